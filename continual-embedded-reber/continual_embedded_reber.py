@@ -56,14 +56,17 @@ class Config:
     variants: tuple = VARIANTS  # model variants trained, each on the same streams per seed
     n_blocks: int = 4  # memory blocks (paper: 4)
     cells_per_block: int = 2  # cells per block (paper: 2)
-    batch: int = 32  # training streams run in parallel per net
+    batch: int = 8  # training streams run in parallel per net (one Adam update per chunk)
     chunk: int = 64  # truncated-BPTT chunk length (steps); state carried across chunks
     restart_p: float = 0.25  # per stream per chunk: start a fresh stream from zero state
     optimizer: str = "adam"  # "adam" (default) or "sgd" (plain gradient descent)
     lr: float = 1e-2  # initial learning rate
     lr_final: float = 1e-3  # learning rate reached after lr_decay_symbols (geometric decay)
-    lr_decay_symbols: int = 20_000_000  # training symbols over which lr decays to lr_final
-    max_symbols: int = 60_000_000  # training budget per net (symbols)
+    lr_decay_symbols: int = 10_000_000  # training symbols over which lr decays to lr_final
+    decay_after_error: float = 0.01  # the decay starts once a net's training error rate
+    # (running mean over chunks, fraction of steps with an error) first drops below this:
+    # off the ~5% plateau (chance on the outer T/P); 1.0 = decay from the start
+    max_symbols: int = 40_000_000  # training budget per net (symbols)
     loss: str = "bce"  # "bce" (cross-entropy on logistic outputs) or "mse" (the paper's)
     init_range: float = 0.2  # weights uniform in [-init_range, init_range] (paper: 0.2)
     clean_symbols: int = 100_000  # error-free training symbols in a row before a stop test
@@ -521,9 +524,9 @@ class FlatParams:
         return np.concatenate([grads[k].reshape(self.n, -1) for k, _s in self.shapes], axis=1)
 
 
-def lr_at(cfg: Config, symbols: int) -> float:
-    """Geometric decay from lr to lr_final over lr_decay_symbols, then constant."""
-    frac = min(1.0, symbols / max(cfg.lr_decay_symbols, 1))
+def lr_at(cfg: Config, symbols_since_decay_start):
+    """lr until the decay starts, then geometric decay to lr_final over lr_decay_symbols."""
+    frac = np.clip(symbols_since_decay_start / max(cfg.lr_decay_symbols, 1), 0.0, 1.0)
     return cfg.lr * (cfg.lr_final / cfg.lr) ** frac
 
 
@@ -562,6 +565,8 @@ def train_stack(cfg: Config, variant: str, seeds, log=None) -> list:
                 symbols_to_solve=None, stop_tests=[], curves=dict(symbols=[], loss=[],
                 error_rate=[], lr=[]), snapshots=[], snapshot_symbols=[]) for s in seeds]
     streak = np.zeros(N, dtype=np.int64)  # error-free training symbols in a row
+    err_avg = np.full(N, 1.0)  # running mean of the per-chunk error rate (steps with an error)
+    decay_from = np.full(N, -1, dtype=np.int64)  # symbol count where the lr decay started
     last_test = np.full(N, -cfg.test_every_symbols, dtype=np.int64)
     win_err, win_sym, win_loss, win_n = np.zeros(N), 0, np.zeros(N), 0
     symbols, step, t_start, t_log = 0, 0, time.perf_counter(), time.perf_counter()
@@ -580,6 +585,8 @@ def train_stack(cfg: Config, variant: str, seeds, log=None) -> list:
         r["solved"] = bool(solved)
         r["symbols_to_solve"] = int(symbols) if solved else None
         r["training_symbols"] = int(symbols)
+        r["lr_decay_start_symbols"] = int(decay_from[j_local]) if decay_from[j_local] >= 0 \
+            else None
         views = fp.views()
         r["final_params"] = {k: views[k][j_local].copy() for k, _s in fp.shapes}
         while len(r["snapshot_symbols"]) < len(snaps_at):  # frozen from here on
@@ -589,6 +596,7 @@ def train_stack(cfg: Config, variant: str, seeds, log=None) -> list:
 
     def drop(keep_local):
         nonlocal fp, m1, m2, cur2, u0, y0, ker, streak, last_test, win_err, win_loss, alive
+        nonlocal err_avg, decay_from
         keep_local = np.asarray(keep_local, dtype=np.int64)
         if keep_local.size == 0:
             alive = []
@@ -598,6 +606,7 @@ def train_stack(cfg: Config, variant: str, seeds, log=None) -> list:
         m1, m2 = m1[keep_local], m2[keep_local]
         cur2, u0, y0 = cur2[keep_local], u0[keep_local], y0[keep_local]
         streak, last_test = streak[keep_local], last_test[keep_local]
+        err_avg, decay_from = err_avg[keep_local], decay_from[keep_local]
         win_err, win_loss = win_err[keep_local], win_loss[keep_local]
         alive = [alive[j] for j in keep_local]
         ker = Kernel(len(alive), T, B, c, forget, reset, dt)
@@ -631,7 +640,10 @@ def train_stack(cfg: Config, variant: str, seeds, log=None) -> list:
             raise FloatingPointError(
                 f"non-finite loss/gradient at step {step} (seeds {[seeds[n] for n in alive]})")
         # --- update (Adam, or plain gradient descent)
-        lr = lr_at(cfg, symbols)
+        err_avg = 0.95 * err_avg + 0.05 * errs / (T * B)
+        decay_from = np.where((decay_from < 0) & (err_avg < cfg.decay_after_error), symbols,
+                              decay_from)
+        lr = lr_at(cfg, np.where(decay_from < 0, 0, symbols - decay_from))[:, None]
         if cfg.optimizer == "adam":
             m1 *= beta1
             m1 += (1 - beta1) * grads
@@ -657,7 +669,7 @@ def train_stack(cfg: Config, variant: str, seeds, log=None) -> list:
                 cv["symbols"].append(int(symbols))
                 cv["loss"].append(float(win_loss[j] / win_n))
                 cv["error_rate"].append(float(win_err[j] / win_sym))
-                cv["lr"].append(float(lr))
+                cv["lr"].append(float(lr[j, 0]))
             win_err[:], win_sym, win_loss[:], win_n = 0.0, 0, 0.0, 0
         while (len(rec[alive[0]]["snapshot_symbols"]) < len(snaps_at)
                and symbols >= snaps_at[len(rec[alive[0]]["snapshot_symbols"])]):
@@ -667,7 +679,9 @@ def train_stack(cfg: Config, variant: str, seeds, log=None) -> list:
             el = t_log - t_start
             log(f"[{variant} seeds {[seeds[n] for n in alive]}] step {step} symbols "
                 f"{symbols / 1e6:.1f}M loss {np.round(loss_v, 4).tolist()} err/chunk "
-                f"{errs.tolist()} {n_alive * symbols / el / 1e3:.0f}k sym/s elapsed {el:.0f}s")
+                f"{errs.tolist()} lr {np.round(lr[:, 0], 4).tolist()} "
+                f"{sum(r.get('training_symbols', symbols) for r in rec) / el / 1e3:.0f}k sym/s "
+                f"elapsed {el:.0f}s")
         # --- stop tests for nets with a long error-free training streak
         due = np.flatnonzero((streak >= cfg.clean_symbols)
                              & (symbols - last_test >= cfg.test_every_symbols))
