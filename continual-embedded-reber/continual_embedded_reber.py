@@ -878,11 +878,12 @@ def _mmm(stat):
 def results_table(results: dict) -> str:
     """Markdown table: the paper's Table 2 beside ours (from results.json)."""
     s = results["summary"]
+    n_str, length = results["config"]["test_streams"], results["config"]["test_len"]
     paper = {"forget": "18% (62% with lr decay)", "no_forget": "0%", "reset": "74%"}
-    rows = ["| variant | paper: % perfect | ours: perfect (stop test) | confirmed on 10 fresh "
-            "streams | training symbols to perfect, median (min–max) | mean error-free length,"
-            " median (min–max) | errors in 1M confirm symbols, median (min–max) | "
-            "‖s_c‖ after 100k symbols, median |",
+    rows = [f"| variant | paper: % perfect | ours: perfect (stop test) | confirmed on {n_str} "
+            "fresh streams | training symbols to perfect, median (min–max) | mean error-free "
+            f"length, median (min–max) | errors in {n_str} × {_fmt(length)} confirm symbols, "
+            f"median (min–max) | ‖s_c‖ after {_fmt(length)} symbols, median |",
             "|---|---|---|---|---|---|---|---|"]
     for v in VARIANTS:
         if v not in s:

@@ -51,8 +51,12 @@ def load_run(rundir: Path):
     return m, res, cfg, npz
 
 
-def first_seed_params(m, res, cfg, npz, variant):
-    seeds = sorted({r["seed"] for r in res["seeds"] if r["variant"] == variant})
+def first_seed_params(m, res, cfg, npz, variant, solved_only=False):
+    """The lowest seed's final params (of the solved nets only, if asked and any solved)."""
+    rs = [r for r in res["seeds"] if r["variant"] == variant]
+    if solved_only and any(r["solved"] for r in rs):
+        rs = [r for r in rs if r["solved"]]
+    seeds = sorted({r["seed"] for r in rs})
     if not seeds:
         return None, None
     return m.unflatten(cfg, variant, npz[f"final_{variant}_seed{seeds[0]}"]), seeds[0]
@@ -72,22 +76,25 @@ def fig_training_curves(res, out):
             rate = np.maximum(np.asarray(cv["error_rate"]), 1e-7)
             ax.semilogy(np.asarray(cv["symbols"]) / 1e6, rate, color=COLORS[v], alpha=0.6,
                         lw=1)
-            if r["solved"]:
-                ax.plot(r["symbols_to_solve"] / 1e6, rate[-1], "k*", ms=8)
+            if r["solved"]:  # the perfect stop test, drawn on the floor
+                ax.plot(r["symbols_to_solve"] / 1e6, 1e-7, "k*", ms=8, clip_on=False)
         ax.axhline(1 / 24, color="gray", ls=":", lw=1)
+        ax.set_ylim(1e-7, 1)
         ax.set_title(f"{v}: {res['summary'][v]['solved']}/{res['summary'][v]['n_seeds']} perfect")
         ax.set_xlabel("training symbols (M)")
     axes[0].set_ylabel("training steps with an error (fraction)\n(floor 1e-7 = none)")
-    axes[0].text(0.02, 1 / 24 * 1.3, "chance on the outer T/P", color="gray", fontsize=7,
+    axes[0].text(0.55, 1 / 24 * 1.4, "chance on the outer T/P", color="gray", fontsize=7,
                  transform=axes[0].get_yaxis_transform())
-    fig.suptitle("Training curves (one line per seed; * = first perfect stop test)", fontsize=10)
+    fig.suptitle("Training error per 1M symbols (one line per seed; * on the floor = the first "
+                 "perfect stop test, where that net stopped)", fontsize=10)
     fig.tight_layout()
     fig.savefig(out / "training_curves.png", dpi=110)
     plt.close(fig)
 
 
-def fig_state_norm(res, out):
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+def fig_state_norm(m, res, cfg, npz, out):
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.0))
+    ax = axes[0]
     for v in ("forget", "no_forget", "reset"):
         first = True
         for r in res["seeds"]:
@@ -100,16 +107,37 @@ def fig_state_norm(res, out):
             first = False
     ax.set_xlabel("symbols into the test stream (no reset except `reset`'s)")
     ax.set_ylabel("‖s_c‖ (L2 over the 8 cells), mean of 10 streams")
-    ax.set_title("Cell states along a test stream: without forget gates they grow without bound",
-                 fontsize=9)
+    ax.set_title("Cell states along the confirmation streams (one line per net)", fontsize=9)
     ax.legend()
+    # right: the cells of no_forget nets of the lowest solved and lowest unsolved seed
+    ax = axes[1]
+    edges = m.fresh_streams(np.random.default_rng(4242), 1, 5000)
+    shown = []
+    for solved in (True, False):
+        rs = [r for r in res["seeds"] if r["variant"] == "no_forget" and r["solved"] == solved]
+        if rs:
+            shown.append(min(rs, key=lambda r: r["seed"]))
+    styles = ["-", ":"]
+    for r, ls in zip(shown, styles, strict=False):
+        params = m.unflatten(cfg, "no_forget", npz[f"final_no_forget_seed{r['seed']}"])
+        tr = m.trace(params, cfg, edges, reset=False)
+        tag = "perfect" if r["solved"] else "not perfect"
+        sc = tr["s"][:, 0]
+        ax.plot(np.arange(len(sc)), sc, ls=ls, lw=0.7)
+        ax.plot([], [], "k" + ls, label=f"no_forget seed {r['seed']} ({tag}): its 8 cells")
+    ax.set_yscale("symlog", linthresh=1.0)
+    ax.set_xlabel("step of a fresh stream (no reset)")
+    ax.set_ylabel("s_c per cell (symlog)")
+    ax.set_title("no_forget, every cell along one fresh stream: states grow without bound;\n"
+                 "a perfect net keeps one bounded cell (its outer T/P memory)", fontsize=9)
+    ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(out / "state_norm.png", dpi=110)
     plt.close(fig)
 
 
 def fig_forget_gates(m, res, cfg, npz, out):
-    params, seed = first_seed_params(m, res, cfg, npz, "forget")
+    params, seed = first_seed_params(m, res, cfg, npz, "forget", solved_only=True)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     if params is None:
         for ax in axes:
@@ -127,7 +155,7 @@ def fig_forget_gates(m, res, cfg, npz, out):
         axes[0].axvline(-1, color="gray", lw=0.8, ls="--")
         axes[0].set_xlabel("step relative to the outer B of a new string (dashed: the outer E)")
         axes[0].set_ylabel("forget gate y^phi, mean over strings")
-        axes[0].set_title(f"forget net, seed {seed}: gate activity at string boundaries",
+        axes[0].set_title(f"perfect forget net (lowest seed, {seed}): y^phi at string boundaries",
                           fontsize=9)
         axes[0].legend(fontsize=7)
         span = slice(0, 120)
@@ -164,15 +192,23 @@ def fig_error_free(res, out):
     ax.set_title("Ours: every confirmation stream (10 per net), bar = median", fontsize=9)
     ax = axes[1]
     paper = {"forget": 62, "no_forget": 0, "reset": 74}
-    ours = [100 * res["summary"][v]["solved"] / res["summary"][v]["n_seeds"] for v in variants]
+    summ = res["summary"]
+    ours = [100 * summ[v]["solved"] / summ[v]["n_seeds"] for v in variants]
+    conf = [100 * summ[v]["confirmed_perfect"] / summ[v]["n_seeds"] for v in variants]
     xs = np.arange(len(variants))
-    ax.bar(xs - 0.2, [paper[v] for v in variants], 0.4, color="lightgray",
-           label="paper Table 2 (forget: with lr decay; 18% without)")
-    ax.bar(xs + 0.2, ours, 0.4, color=[COLORS[v] for v in variants], label="ours")
-    for x, o in zip(xs, ours, strict=True):
-        ax.text(x + 0.2, o + 1, f"{o:.0f}%", ha="center", fontsize=8)
+    ax.bar(xs - 0.27, [paper[v] for v in variants], 0.27, color="lightgray",
+           label="paper Table 2 (100 nets; forget: with lr decay, 18% without)")
+    ax.bar(xs, ours, 0.27, color=[COLORS[v] for v in variants],
+           label="ours: perfect stop test (paper's criterion)")
+    ax.bar(xs + 0.27, conf, 0.27, color="white", edgecolor=[COLORS[v] for v in variants],
+           hatch="//", label="ours: also perfect on 10 further fresh streams")
+    for x, o, c in zip(xs, ours, conf, strict=True):
+        ax.text(x, o + 1, f"{o:.0f}%", ha="center", fontsize=7)
+        ax.text(x + 0.27, c + 1, f"{c:.0f}%", ha="center", fontsize=7)
+    for x, v in zip(xs, variants, strict=True):
+        ax.text(x - 0.27, paper[v] + 1, f"{paper[v]}%", ha="center", fontsize=7)
     ax.set_xticks(xs, variants)
-    ax.set_ylim(0, 110)
+    ax.set_ylim(0, 125)
     ax.set_ylabel("% of nets perfect (10 x 100k symbols)")
     ax.legend(fontsize=7, loc="upper left")
     ax.set_title("Paper's Table 2 vs ours", fontsize=9)
@@ -232,7 +268,7 @@ def main(argv=None) -> int:
     out = rundir / "viz"
     out.mkdir(parents=True, exist_ok=True)
     fig_training_curves(res, out)
-    fig_state_norm(res, out)
+    fig_state_norm(m, res, cfg, npz, out)
     fig_forget_gates(m, res, cfg, npz, out)
     fig_error_free(res, out)
     fig_predictions(m, res, cfg, npz, out)
