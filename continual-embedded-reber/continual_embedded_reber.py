@@ -59,6 +59,8 @@ class Config:
     batch: int = 8  # training streams run in parallel per net (one Adam update per chunk)
     chunk: int = 64  # truncated-BPTT chunk length (steps); state carried across chunks
     restart_p: float = 0.25  # per stream per chunk: start a fresh stream from zero state
+    restart_on_error: bool = False  # also restart every stream that erred in the last chunk
+    # (closer to the paper, whose training streams ran until the net's first error)
     optimizer: str = "adam"  # "adam" (default) or "sgd" (plain gradient descent)
     lr: float = 1e-2  # initial learning rate
     lr_final: float = 1e-3  # learning rate reached after lr_decay_symbols (geometric decay)
@@ -569,6 +571,7 @@ def train_stack(cfg: Config, variant: str, seeds, log=None) -> list:
     decay_from = np.full(N, -1, dtype=np.int64)  # symbol count where the lr decay started
     last_test = np.full(N, -cfg.test_every_symbols, dtype=np.int64)
     win_err, win_sym, win_loss, win_n = np.zeros(N), 0, np.zeros(N), 0
+    erred = np.zeros((N, B), dtype=bool)  # streams with an error in the last chunk
     symbols, step, t_start, t_log = 0, 0, time.perf_counter(), time.perf_counter()
     beta1, beta2, eps = 0.9, 0.999, 1e-8
 
@@ -596,7 +599,7 @@ def train_stack(cfg: Config, variant: str, seeds, log=None) -> list:
 
     def drop(keep_local):
         nonlocal fp, m1, m2, cur2, u0, y0, ker, streak, last_test, win_err, win_loss, alive
-        nonlocal err_avg, decay_from
+        nonlocal err_avg, decay_from, erred
         keep_local = np.asarray(keep_local, dtype=np.int64)
         if keep_local.size == 0:
             alive = []
@@ -607,6 +610,7 @@ def train_stack(cfg: Config, variant: str, seeds, log=None) -> list:
         cur2, u0, y0 = cur2[keep_local], u0[keep_local], y0[keep_local]
         streak, last_test = streak[keep_local], last_test[keep_local]
         err_avg, decay_from = err_avg[keep_local], decay_from[keep_local]
+        erred = erred[keep_local]
         win_err, win_loss = win_err[keep_local], win_loss[keep_local]
         alive = [alive[j] for j in keep_local]
         ker = Kernel(len(alive), T, B, c, forget, reset, dt)
@@ -621,6 +625,8 @@ def train_stack(cfg: Config, variant: str, seeds, log=None) -> list:
             coins[:, j] = rngs[n].integers(0, 2, size=(T, B))
             if step == 0:
                 restart[:] = True
+            if cfg.restart_on_error:
+                restart |= erred[j]
             cur2[j, restart] = 2 * TABLES["into_start"]
             u0[j, restart] = 0.0
             y0[j, restart] = 0.0
@@ -634,7 +640,10 @@ def train_stack(cfg: Config, variant: str, seeds, log=None) -> list:
         pk = pack(fp.views(), forget, dt)
         logits = ker.forward(pk, x, keep, u0, y0)
         loss_v, dl, y = output_loss(logits, target, cfg.loss)
-        errs = step_errors(y, target).sum(axis=(0, 2))
+        wrong = step_errors(y, target)
+        errs = wrong.sum(axis=(0, 2))
+        if cfg.restart_on_error:
+            erred = wrong.any(axis=0)
         grads = fp.flatten(unpack_grads(*ker.backward(pk, x, dl), forget, cfg.n_blocks))
         if not (np.isfinite(grads).all() and np.isfinite(loss_v).all()):
             raise FloatingPointError(
@@ -984,6 +993,9 @@ def build_parser():
                     help="training budget per net in symbols (default: the preset's)")
     ap.add_argument("--restart-p", type=_prob, default=None,
                     help="per stream per chunk restart probability (default: the preset's)")
+    ap.add_argument("--restart-on-error", action="store_true",
+                    help="also restart (zero state, new string) every training stream that "
+                         "made an error in the last chunk")
     ap.add_argument("--loss", choices=("bce", "mse"), default=None,
                     help="output loss (default: the preset's)")
     ap.add_argument("--test-len", type=_positive(int), default=None,
@@ -996,7 +1008,7 @@ def config_from_args(args) -> Config:
     over = dict(variants=args.variants, lr=args.lr, lr_final=args.lr_final,
                 optimizer=args.optimizer, batch=args.batch, chunk=args.chunk,
                 max_symbols=args.max_symbols, restart_p=args.restart_p, loss=args.loss,
-                test_len=args.test_len)
+                test_len=args.test_len, restart_on_error=args.restart_on_error or None)
     return dataclasses.replace(cfg, **{k: v for k, v in over.items() if v is not None})
 
 

@@ -246,3 +246,18 @@ def test_folder_bad_inputs(args, tmp_path):
     assert "Traceback" not in r.stderr
     assert len([ln for ln in r.stderr.splitlines() if "error:" in ln]) == 1
     assert not out.exists()
+
+
+def test_restart_on_error_restarts_streams_that_erred():
+    """An untrained net errs in every stream of every chunk, so with restart_on_error and
+    restart_p = 0 every stream restarts every chunk: the same run as restart_p = 1."""
+    base = dataclasses.replace(m.PRESETS["quick"], max_symbols=3 * 8 * 16, test_len=300,
+                               test_block=100, n_snapshots=2)
+    on_error = m.train_stack(dataclasses.replace(base, restart_p=0.0, restart_on_error=True),
+                             "no_forget", [0])[0]
+    always = m.train_stack(dataclasses.replace(base, restart_p=1.0), "no_forget", [0])[0]
+    never = m.train_stack(dataclasses.replace(base, restart_p=0.0), "no_forget", [0])[0]
+    for k, v in always["final_params"].items():
+        assert np.array_equal(on_error["final_params"][k], v), k
+    assert not all(np.array_equal(never["final_params"][k], v)
+                   for k, v in always["final_params"].items())
