@@ -70,6 +70,8 @@ class Config:
     # off the ~5% plateau (chance on the outer T/P); 1.0 = decay from the start
     max_symbols: int = 40_000_000  # training budget per net (symbols)
     loss: str = "bce"  # "bce" (cross-entropy on logistic outputs) or "mse" (the paper's)
+    truncated: bool = False  # the 1997/2000 truncated gradient: no error flows back through
+    # the recurrent weights (y^c_{t-1} -> nets); only through the CEC (s_c). False = full BPTT
     init_range: float = 0.2  # weights uniform in [-init_range, init_range] (paper: 0.2)
     clean_symbols: int = 100_000  # error-free training symbols in a row before a stop test
     test_every_symbols: int = 1_000_000  # min training symbols between two stop tests
@@ -287,8 +289,10 @@ class Kernel:
     allocated once; the per-step loops make ~12 (forward) and ~8 (backward) numpy calls.
     """
 
-    def __init__(self, n_nets, T, B, c, forget: bool, reset: bool, dtype):
+    def __init__(self, n_nets, T, B, c, forget: bool, reset: bool, dtype,
+                 truncated: bool = False):
         self.N, self.T, self.B, self.c = n_nets, T, B, c
+        self.truncated = truncated
         self.forget, self.reset, self.dtype = forget, reset, np.dtype(dtype)
         ng = 3 if forget else 2  # gates: o, i, (phi)
         self.ng, self.K = ng, c * (ng + 1)
@@ -398,7 +402,9 @@ class Kernel:
                 dun[...] = du
             else:
                 np.multiply(du, carry[t], out=dun)
-            if t > 0:
+            if t > 0 and self.truncated:
+                dyrec.fill(0.0)  # truncated gradient: cut the recurrent path
+            elif t > 0:
                 np.matmul(dzt, WhT, out=dyrec)  # inverts net = Wh y^c_{t-1}
                 if self.reset:
                     dyrec *= self.keepc[t]  # inverts y^c_{t-1} -> keep_t y^c_{t-1}
@@ -453,7 +459,7 @@ def _single(params, batch, cfg, want_grads):
     pk = pack(stacked, forget, np.float64)
     x, target, keep, u0, y0 = _as_stack(batch, reset)
     T, B = batch["x"].shape
-    ker = Kernel(1, T, B, n_cells(cfg), forget, reset, np.float64)
+    ker = Kernel(1, T, B, n_cells(cfg), forget, reset, np.float64, cfg.truncated)
     logits = ker.forward(pk, x, keep, u0, y0)
     loss, dl, _y = output_loss(logits, target, cfg.loss)
     if not want_grads:
@@ -468,7 +474,9 @@ def loss(params: dict, batch: dict, cfg: Config) -> float:
 
 
 def loss_and_grads(params: dict, batch: dict, cfg: Config):
-    """Loss and its full BPTT gradient over the chunk (carried-in state held fixed)."""
+    """Loss and its full BPTT gradient over the chunk (carried-in state held fixed).
+
+    With cfg.truncated (off by default) the paper's truncated gradient instead."""
     return _single(params, batch, cfg, want_grads=True)
 
 
@@ -561,7 +569,7 @@ def train_stack(cfg: Config, variant: str, seeds, log=None) -> list:
     alive = list(range(N))  # indices (into seeds) of nets still training
     cur2 = np.full((N, B), 2 * TABLES["into_start"], dtype=np.int64)
     u0, y0 = np.zeros((N, B, c), dt), np.zeros((N, B, c), dt)
-    ker = Kernel(N, T, B, c, forget, reset, dt)
+    ker = Kernel(N, T, B, c, forget, reset, dt, cfg.truncated)
     snaps_at = snapshot_points(cfg)
     rec = [dict(seed=s, variant=variant, n_weights=n_weights(cfg, variant), solved=False,
                 symbols_to_solve=None, stop_tests=[], curves=dict(symbols=[], loss=[],
@@ -613,7 +621,7 @@ def train_stack(cfg: Config, variant: str, seeds, log=None) -> list:
         erred = erred[keep_local]
         win_err, win_loss = win_err[keep_local], win_loss[keep_local]
         alive = [alive[j] for j in keep_local]
-        ker = Kernel(len(alive), T, B, c, forget, reset, dt)
+        ker = Kernel(len(alive), T, B, c, forget, reset, dt, cfg.truncated)
 
     take_snapshots(range(N))
     while alive and symbols < cfg.max_symbols:
@@ -996,6 +1004,9 @@ def build_parser():
     ap.add_argument("--restart-on-error", action="store_true",
                     help="also restart (zero state, new string) every training stream that "
                          "made an error in the last chunk")
+    ap.add_argument("--truncated", action="store_true",
+                    help="train with the 1997/2000 truncated gradient (error flows back in "
+                         "time only through the cell states, not the recurrent weights)")
     ap.add_argument("--loss", choices=("bce", "mse"), default=None,
                     help="output loss (default: the preset's)")
     ap.add_argument("--test-len", type=_positive(int), default=None,
@@ -1008,7 +1019,8 @@ def config_from_args(args) -> Config:
     over = dict(variants=args.variants, lr=args.lr, lr_final=args.lr_final,
                 optimizer=args.optimizer, batch=args.batch, chunk=args.chunk,
                 max_symbols=args.max_symbols, restart_p=args.restart_p, loss=args.loss,
-                test_len=args.test_len, restart_on_error=args.restart_on_error or None)
+                test_len=args.test_len, restart_on_error=args.restart_on_error or None,
+                truncated=args.truncated or None)
     return dataclasses.replace(cfg, **{k: v for k, v in over.items() if v is not None})
 
 

@@ -261,3 +261,27 @@ def test_restart_on_error_restarts_streams_that_erred():
         assert np.array_equal(on_error["final_params"][k], v), k
     assert not all(np.array_equal(never["final_params"][k], v)
                    for k, v in always["final_params"].items())
+
+
+@pytest.mark.parametrize("variant", m.VARIANTS)
+def test_truncated_gradient_cuts_only_the_recurrent_path(variant):
+    """The truncated gradient (option) drops exactly the error through the recurrent
+    weights: with those weights zero it equals the full gradient, otherwise it differs
+    (and the output layer's gradient never changes)."""
+    cfg = dataclasses.replace(m.PRESETS["quick"], variants=(variant,), batch=3, chunk=15)
+    cut = dataclasses.replace(cfg, truncated=True)
+    rng = np.random.default_rng(11)
+    p = m.init_params(cfg, rng, variant)
+    batch = m.sample_batch(cfg, rng, variant)
+    _l, full = m.loss_and_grads(p, batch, cfg)
+    _l, trunc = m.loss_and_grads(p, batch, cut)
+    assert np.array_equal(full["W_k"], trunc["W_k"])
+    assert not np.allclose(full["W_in"], trunc["W_in"])
+    p0 = {k: v.copy() for k, v in p.items()}
+    for k in p0:
+        if k.startswith("W_") and k != "W_k":
+            p0[k][m.N_SYM:] = 0.0  # no recurrent connections y^c_{t-1} -> hidden units
+    _l, full0 = m.loss_and_grads(p0, batch, cfg)
+    _l, trunc0 = m.loss_and_grads(p0, batch, cut)
+    for k in full0:
+        assert np.allclose(full0[k], trunc0[k], rtol=1e-12, atol=1e-15), k
