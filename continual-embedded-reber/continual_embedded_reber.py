@@ -235,7 +235,7 @@ def init_params(cfg: Config, rng, variant: str | None = None) -> dict:
     return p
 
 
-def variant_of(params: dict) -> bool:
+def has_forget_gates(params: dict) -> bool:
     """True iff the parameters include forget gates."""
     return "W_phi" in params
 
@@ -453,7 +453,7 @@ def _as_stack(batch, keep_needed):
 
 
 def _single(params, batch, cfg, want_grads):
-    forget = variant_of(params)
+    forget = has_forget_gates(params)
     reset = batch["keep"] is not None
     stacked = {k: v[None] for k, v in params.items()}
     pk = pack(stacked, forget, np.float64)
@@ -814,7 +814,7 @@ def trace(params: dict, cfg: Config, edges, reset: bool) -> dict:
     For the figures: outputs y^k (L, S, 7), targets, gates y^in/y^phi/y^out per block
     (L, S, n_blocks), cell states s_c (L, S, cells).
     """
-    forget = variant_of(params)
+    forget = has_forget_gates(params)
     L, S = edges.shape
     x, target, keep = stream_data(edges, reset)
     c = n_cells(cfg)
