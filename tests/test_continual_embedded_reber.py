@@ -1,0 +1,287 @@
+"""Folder tests for continual-embedded-reber: grammar, topology, reset, chunking, stacking."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import numpy as np
+import pytest
+from helpers import ROOT, load_experiment, run_script
+
+FOLDER = ROOT / "continual-embedded-reber"
+m = load_experiment(FOLDER)
+
+# An independent description of the grammar: a regular expression for one Reber string,
+# and a hand-written walker for the legal next symbols.
+REBER_RE = r"B(?:TS*X(?:XT*VP)*(?:S|XT*VV)|PT*V(?:V|P(?:XT*VP)*(?:S|XT*VV)))E"
+EMBEDDED_RE = re.compile(rf"B(?:T{REBER_RE}T|P{REBER_RE}P)E")
+GRAPH = {0: {"T": 1, "P": 2}, 1: {"S": 1, "X": 3}, 2: {"T": 2, "V": 4},
+         3: {"X": 2, "S": 5}, 4: {"P": 3, "V": 5}, 5: {"E": None}}
+
+
+def legal_sets(stream: str) -> list[set]:
+    """Legal next symbols after every symbol of a stream of embedded Reber strings."""
+    out, i = [], 0
+    while i < len(stream):
+        assert stream[i] == "B"
+        out.append({"T", "P"})  # after the outer B
+        branch = stream[i + 1]
+        out.append({"B"})  # after T/P: the inner B
+        assert stream[i + 2] == "B"
+        out.append({"T", "P"})
+        j, node = i + 3, 0
+        while node is not None:
+            node = GRAPH[node][stream[j]]
+            out.append(set(GRAPH[node]) if node is not None else {branch})
+            j += 1
+        assert stream[j] == branch
+        out.append({"E"})
+        assert stream[j + 1] == "E"
+        out.append({"B"})
+        i = j + 2
+    return out
+
+
+def test_weight_counts():
+    cfg = m.PRESETS["paper"]
+    assert m.n_weights(cfg, "forget") == 424  # the paper's count: cell inputs unbiased
+    assert m.n_weights(cfg, "no_forget") == 424 - 15 * 4 - 4
+    assert m.n_weights(cfg, "reset") == m.n_weights(cfg, "no_forget")
+    p = m.init_params(cfg, np.random.default_rng(0), "forget")
+    assert np.allclose(p["b_in"], [-0.5, -1.0, -1.5, -2.0])
+    assert np.allclose(p["b_out"], [-0.5, -1.0, -1.5, -2.0])
+    assert np.allclose(p["b_phi"], [0.5, 1.0, 1.5, 2.0])
+    assert all(np.abs(p[k]).max() <= 0.2 for k in ("W_c", "W_in", "W_phi", "W_out", "W_k"))
+
+
+def test_grammar_valid_and_legal_sets_match_independent_walk():
+    edges = m.fresh_streams(np.random.default_rng(3), 4, 3000)
+    for s in range(4):
+        text = m.stream_string(edges[:, s])
+        # whole strings up to the last complete one
+        cut = text.rfind("E", 0, text.rfind("B")) + 1
+        strings = re.findall(r"B[TP]B.*?E[TP]E", text[:cut])
+        assert "".join(strings) == text[:cut]
+        assert all(EMBEDDED_RE.fullmatch(w) for w in strings), "invalid string emitted"
+        want = legal_sets(text[:cut])
+        x, target, _keep = m.stream_data(edges[:cut, s], reset=False)
+        got = [{m.SYMBOLS[k] for k in np.flatnonzero(row)} for row in target]
+        assert got == want
+
+
+def test_grammar_statistics():
+    edges = m.fresh_streams(np.random.default_rng(4), 8, 20000)
+    strings = [w for s in range(8)
+               for w in re.findall(r"B[TP]B.*?E[TP]E", m.stream_string(edges[:, s]))]
+    branches = np.array([w[1] == "T" for w in strings])
+    assert abs(branches.mean() - 0.5) < 0.03  # outer branch p = 0.5
+    assert all(w[1] == w[-2] for w in strings)  # the long-range T/P dependency
+
+
+def test_reset_only_at_string_starts():
+    edges = m.fresh_streams(np.random.default_rng(5), 3, 500)
+    x, _t, keep = m.stream_data(edges, reset=True)
+    for s in range(3):
+        text = m.stream_string(edges[:, s])
+        outer_b = {mt.start() for mt in re.finditer(r"B[TP]B", text)}
+        assert set(np.flatnonzero(keep[:, s] == 0)) == outer_b
+    assert m.stream_data(edges, reset=False)[2] is None
+    # the reset net's state at a string start equals a fresh net's: outputs from step k on
+    # equal the outputs of the same net run on the stream from k with zero state
+    cfg = dataclasses.replace(m.PRESETS["quick"], variants=("reset",))
+    p = m.init_params(cfg, np.random.default_rng(1), "reset")
+    k = sorted(outer_b)[3]
+    full = m.trace(p, cfg, edges[:, 2:3], reset=True)
+    tail = m.trace(p, cfg, edges[k:, 2:3], reset=True)
+    assert np.allclose(full["y"][k:], tail["y"], atol=1e-12)
+    # without the reset, the state carries over and the outputs differ
+    full_nr = m.trace(p, cfg, edges[:, 2:3], reset=False)
+    assert not np.allclose(full_nr["y"][k:], tail["y"], atol=1e-6)
+
+
+def _chunks(batch, a, b, u0, y0):
+    keep = None if batch["keep"] is None else batch["keep"][a:b]
+    return dict(x=batch["x"][a:b], target=batch["target"][a:b], keep=keep, u0=u0, y0=y0)
+
+
+@pytest.mark.parametrize("variant", m.VARIANTS)
+def test_sequential_equals_chunked(variant):
+    cfg = dataclasses.replace(m.PRESETS["quick"], variants=(variant,), batch=3, chunk=90)
+    rng = np.random.default_rng(7)
+    p = m.init_params(cfg, rng, variant)
+    batch = m.sample_batch(cfg, rng, variant)
+    forget, reset = variant == "forget", variant == "reset"
+    c = m.n_cells(cfg)
+
+    def run(b):
+        T = b["x"].shape[0]
+        ker = m.Kernel(1, T, 3, c, forget, reset, np.float64)
+        pk = m.pack({k: v[None] for k, v in p.items()}, forget, np.float64)
+        keep = None if b["keep"] is None else b["keep"][:, None]
+        logits = ker.forward(pk, b["x"][:, None], keep, b["u0"][None], b["y0"][None])
+        return logits[:, 0], ker.U[T, 0].copy(), ker.Y[T, 0].copy()
+
+    whole, _u, _y = run(batch)
+    u0, y0, parts, total = batch["u0"], batch["y0"], [], 0.0
+    for a in range(0, 90, 30):
+        sub = _chunks(batch, a, a + 30, u0, y0)
+        out, u0, y0 = run(sub)
+        parts.append(out)
+        # the chunk's gradient is the full gradient of the chunk loss given the carried state
+        loss_c, g = m.loss_and_grads(p, sub, cfg)
+        assert loss_c == pytest.approx(m.loss(p, sub, cfg), rel=1e-12)
+        name = "W_phi" if forget else "W_in"
+        h, i = 1e-6, (3, 1)
+        pp, pm = {k: v.copy() for k, v in p.items()}, {k: v.copy() for k, v in p.items()}
+        pp[name][i] += h
+        pm[name][i] -= h
+        num = (m.loss(pp, sub, cfg) - m.loss(pm, sub, cfg)) / (2 * h)
+        assert g[name][i] == pytest.approx(num, rel=1e-5, abs=1e-9)
+        total += loss_c
+    assert np.allclose(np.concatenate(parts), whole, atol=1e-12, rtol=0)
+    assert total / 3 == pytest.approx(m.loss(p, batch, cfg), rel=1e-10)
+
+
+@pytest.mark.parametrize("variant", m.VARIANTS)
+def test_stacked_kernel_equals_single_nets(variant):
+    """N nets in one kernel call = N separate calls (outputs and gradients)."""
+    cfg = dataclasses.replace(m.PRESETS["quick"], variants=(variant,), batch=4, chunk=20)
+    rng = np.random.default_rng(8)
+    ps = [m.init_params(cfg, rng, variant) for _ in range(3)]
+    bs = [m.sample_batch(cfg, rng, variant) for _ in range(3)]
+    forget, reset = variant == "forget", variant == "reset"
+    stacked = {k: np.stack([p[k] for p in ps]) for k in ps[0]}
+    x = np.stack([b["x"] for b in bs], 1)
+    target = np.stack([b["target"] for b in bs], 1)
+    keep = np.stack([b["keep"] for b in bs], 1) if reset else None
+    u0, y0 = np.stack([b["u0"] for b in bs]), np.stack([b["y0"] for b in bs])
+    ker = m.Kernel(3, 20, 4, m.n_cells(cfg), forget, reset, np.float64)
+    pk = m.pack(stacked, forget, np.float64)
+    logits = ker.forward(pk, x, keep, u0, y0)
+    losses, dl, _y = m.output_loss(logits, target, cfg.loss)
+    g = m.unpack_grads(*ker.backward(pk, x, dl), forget, cfg.n_blocks)
+    for n in range(3):
+        loss_n, g_n = m.loss_and_grads(ps[n], bs[n], cfg)
+        assert losses[n] == pytest.approx(loss_n, rel=1e-12)
+        for k in g_n:
+            assert np.allclose(g[k][n], g_n[k], rtol=1e-10, atol=1e-14), k
+
+
+def test_float32_kernel_close_to_float64():
+    cfg = dataclasses.replace(m.PRESETS["quick"], variants=("forget",), batch=8, chunk=64)
+    rng = np.random.default_rng(9)
+    p = m.init_params(cfg, rng, "forget")
+    b = m.sample_batch(cfg, rng, "forget")
+    out = {}
+    for dt in (np.float32, np.float64):
+        ker = m.Kernel(1, 64, 8, 8, True, False, dt)
+        pk = m.pack({k: v[None] for k, v in p.items()}, True, dt)
+        logits = ker.forward(pk, b["x"][:, None], None, b["u0"][None].astype(dt),
+                             b["y0"][None].astype(dt))
+        _l, dl, _y = m.output_loss(logits, b["target"][:, None].astype(dt), "bce")
+        out[dt] = (logits, m.unpack_grads(*ker.backward(pk, b["x"][:, None], dl), True, 4))
+    assert np.abs(out[np.float32][0] - out[np.float64][0]).max() < 1e-5
+    for k, g in out[np.float64][1].items():
+        assert np.allclose(out[np.float32][1][k], g, rtol=1e-3, atol=1e-6), k
+
+
+def test_no_forget_cell_only_accumulates():
+    """Without forget gates s_c(t) - s_c(t-1) = y^in g(net_c): nothing is ever subtracted
+    but the new input, and over a long stream |s_c| grows; the forget net's stays bounded."""
+    cfg = m.PRESETS["quick"]
+    edges = m.fresh_streams(np.random.default_rng(10), 1, 4000)
+    p = m.init_params(cfg, np.random.default_rng(2), "no_forget")
+    tr = m.trace(p, cfg, edges, reset=False)
+    ds = np.diff(tr["s"][:, 0], axis=0)
+    y_in = np.repeat(tr["y_in"][1:, 0], cfg.cells_per_block, axis=-1)
+    assert np.all(np.abs(ds) <= 2.0 * y_in + 1e-12)  # |y^in g| <= 2 y^in
+    norm_nf = np.linalg.norm(tr["s"][:, 0], axis=-1)
+    assert norm_nf[-1] > 20 * norm_nf[100]
+    pf = m.init_params(cfg, np.random.default_rng(2), "forget")
+    trf = m.trace(pf, cfg, edges, reset=False)
+    fmax = trf["y_phi"].max()  # |s_c(t)| <= fmax |s_c(t-1)| + 2  =>  |s_c| <= 2 / (1 - fmax)
+    assert np.abs(trf["s"]).max() <= 2.0 / (1.0 - fmax) + 1e-9
+    assert np.linalg.norm(trf["s"][:, 0], axis=-1)[-1] < 0.2 * norm_nf[-1]
+
+
+def test_error_criterion_threshold():
+    target = np.array([[1.0, 0.0]])
+    assert not m.step_errors(np.array([[0.52, 0.48]]), target).any()
+    assert m.step_errors(np.array([[0.51, 0.2]]), target).all()  # |0.51 - 1| = 0.49
+    assert m.step_errors(np.array([[0.9, 0.49]]), target).all()
+
+
+def test_stack_grouping_does_not_change_a_seed():
+    """A seed's record is the same trained alone or stacked with another seed, and every
+    variant of a seed sees the same training streams (same data rng)."""
+    cfg = dataclasses.replace(m.PRESETS["quick"], max_symbols=8_000, test_len=600,
+                              test_block=200)
+    both = m.train_stack(cfg, "forget", [0, 1])
+    alone = m.train_stack(cfg, "forget", [1])[0]
+    for k in ("solved", "training_symbols", "confirm", "curves", "stop_tests"):
+        assert both[1][k] == alone[k], k
+    assert np.array_equal(both[1]["snapshots"], alone["snapshots"])
+
+
+def test_perfect_test_on_a_trivial_case():
+    """evaluate() counts errors per stream and reports error-free lengths."""
+    cfg = dataclasses.replace(m.PRESETS["quick"], test_len=400, test_block=100)
+    p = m.init_params(cfg, np.random.default_rng(0), "forget")
+    ev = m.evaluate(cfg, "forget", {k: v[None] for k, v in p.items()}, [(0, 300)], False)
+    assert ev["first_error"].shape == (1, cfg.test_streams)
+    assert (ev["first_error"] < 400).all() and not ev["perfect"][0]  # untrained net errs
+    assert (ev["errors"] >= 1).all()
+
+
+@pytest.mark.parametrize("args", [["--variants", "forget,bogus"], ["--batch", "0"],
+                                  ["--restart-p", "1.5"], ["--chunk", "-3"],
+                                  ["--max-symbols", "0"], ["--lr", "0.1", "--lr-final", "1"],
+                                  ["--seeds", "1,1"], ["--loss", "hinge"]])
+def test_folder_bad_inputs(args, tmp_path):
+    out = tmp_path / "out"
+    r = run_script(FOLDER / "continual_embedded_reber.py",
+                   ["--preset", "quick", "--outdir", str(out), "--quiet", *args], timeout=60)
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr
+    assert len([ln for ln in r.stderr.splitlines() if "error:" in ln]) == 1
+    assert not out.exists()
+
+
+def test_restart_on_error_restarts_streams_that_erred():
+    """An untrained net errs in every stream of every chunk, so with restart_on_error and
+    restart_p = 0 every stream restarts every chunk: the same run as restart_p = 1."""
+    base = dataclasses.replace(m.PRESETS["quick"], max_symbols=3 * 8 * 16, test_len=300,
+                               test_block=100, n_snapshots=2)
+    on_error = m.train_stack(dataclasses.replace(base, restart_p=0.0, restart_on_error=True),
+                             "no_forget", [0])[0]
+    always = m.train_stack(dataclasses.replace(base, restart_p=1.0), "no_forget", [0])[0]
+    never = m.train_stack(dataclasses.replace(base, restart_p=0.0), "no_forget", [0])[0]
+    for k, v in always["final_params"].items():
+        assert np.array_equal(on_error["final_params"][k], v), k
+    assert not all(np.array_equal(never["final_params"][k], v)
+                   for k, v in always["final_params"].items())
+
+
+@pytest.mark.parametrize("variant", m.VARIANTS)
+def test_truncated_gradient_cuts_only_the_recurrent_path(variant):
+    """The truncated gradient (option) drops exactly the error through the recurrent
+    weights: with those weights zero it equals the full gradient, otherwise it differs
+    (and the output layer's gradient never changes)."""
+    cfg = dataclasses.replace(m.PRESETS["quick"], variants=(variant,), batch=3, chunk=15)
+    cut = dataclasses.replace(cfg, truncated=True)
+    rng = np.random.default_rng(11)
+    p = m.init_params(cfg, rng, variant)
+    batch = m.sample_batch(cfg, rng, variant)
+    _l, full = m.loss_and_grads(p, batch, cfg)
+    _l, trunc = m.loss_and_grads(p, batch, cut)
+    assert np.array_equal(full["W_k"], trunc["W_k"])
+    assert not np.allclose(full["W_in"], trunc["W_in"])
+    p0 = {k: v.copy() for k, v in p.items()}
+    for k in p0:
+        if k.startswith("W_") and k != "W_k":
+            p0[k][m.N_SYM:] = 0.0  # no recurrent connections y^c_{t-1} -> hidden units
+    _l, full0 = m.loss_and_grads(p0, batch, cfg)
+    _l, trunc0 = m.loss_and_grads(p0, batch, cut)
+    for k in full0:
+        assert np.allclose(full0[k], trunc0[k], rtol=1e-12, atol=1e-15), k
