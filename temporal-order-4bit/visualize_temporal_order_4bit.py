@@ -73,9 +73,10 @@ def plot_curves(res, cfg, out):
                             label="solved (paper's rule)" if (i == 0 and ax is axes[0]
                                                               and variant == "lstm") else None)
     axes[0].axhline(cfg.stop_error, color="gray", ls="--", lw=1)
-    axes[0].set_ylabel("mean training error per sequence, 1/2 sum_k (y_k - d_k)^2")
-    axes[1].set_ylabel("fraction of training sequences correct (all |err| < 0.3)")
+    axes[0].set_ylabel("mean training error E = 1/2 sum_k (y_k - d_k)^2")
+    axes[1].set_ylabel("fraction correct (every |y_k - d_k| < 0.3)")
     for ax in axes:
+        ax.set_xscale("log")
         ax.set_xlabel("training sequences")
         ax.legend(loc="best", fontsize=8)
     fig.suptitle(f"Training curves, task {cfg.task} ({len(records(res, 'lstm'))} seeds); "
