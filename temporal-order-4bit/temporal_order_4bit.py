@@ -15,10 +15,12 @@ Headline command (10 seeds, lstm + rnn, Adam on minibatches; writes results.json
 
     python temporal-order-4bit/temporal_order_4bit.py --jobs 2
 
-The paper's own optimizer (online SGD, one sequence per update, lr 0.1):
+The paper's own optimizer (online SGD, one sequence per update, lr 0.1, the paper's init and
+truncated gradient), as run for the README (one seed, capped at 28 minutes):
 
     python temporal-order-4bit/temporal_order_4bit.py --optimizer sgd --batch 1 --lr 0.1 \
-        --init paper --gradient truncated --variants lstm --seeds 0
+        --init paper --gradient truncated --variants lstm --seeds 0 --budget 1000000 \
+        --time-limit-min 28 --jobs 1 --outdir temporal-order-4bit/sgd_run
 """
 
 from __future__ import annotations
