@@ -729,15 +729,15 @@ def _positive(kind):
 
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
-        description="LSTM 1997 Experiment 6b/6a (temporal order): LSTM vs tanh RNN.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        description="LSTM 1997 Experiment 6b/6a (temporal order): LSTM vs tanh RNN.")
     ap.add_argument("--preset", choices=sorted(PRESETS), default="paper",
-                    help="paper = the headline run; quick = seconds, for tests")
+                    help="paper = the headline run (default); quick = seconds, for tests")
     ap.add_argument("--seeds", type=_parse_seeds, default=list(range(10)),
                     help="seeds: '3', '0,2,5' or '0-9' (default 0-9)")
     ap.add_argument("--jobs", type=_positive(int), default=os.cpu_count() or 1,
-                    help="parallel seed processes")
-    ap.add_argument("--outdir", default=str(HERE), help="where results.json, run.npz go")
+                    help="parallel seed processes (default: number of cores)")
+    ap.add_argument("--outdir", default=str(HERE),
+                    help="where results.json, run.npz go (default: this folder)")
     ap.add_argument("--quiet", action="store_true", help="no progress lines")
     ap.add_argument("--task", choices=sorted(TASKS), default=None,
                     help="6b: 3 markers, 8 classes; 6a: 2 markers, 4 classes, 2 blocks "
