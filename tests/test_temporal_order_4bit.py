@@ -1,0 +1,238 @@
+"""temporal-order-4bit: task invariants, model invariants, folder-specific bad inputs."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from helpers import ROOT, load_experiment, run_script
+
+FOLDER = ROOT / "temporal-order-4bit"
+tob = load_experiment(FOLDER)
+
+
+# ---------------------------------------------------------------------------------------
+# Task invariants
+# ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("task", ["6b", "6a"])
+def test_task_invariants(task):
+    cfg = dataclasses.replace(tob.PRESETS["paper"], task=task)
+    seqs = tob.sample_sequences(cfg, np.random.default_rng(7), 4000)
+    sym, lengths = seqs["symbols"], seqs["lengths"]
+    windows = tob.TASKS[task]
+    assert lengths.min() == 100 and lengths.max() == 110          # U{100..110}, all hit
+    assert set(np.unique(lengths)) == set(range(100, 111))
+    n = len(lengths)
+    rows = np.arange(n)
+    assert np.all(sym[:, 0] == tob.SYM_E)                          # E first
+    assert np.all(sym[rows, lengths - 1] == tob.SYM_B)             # B at each own last step
+    t = np.arange(sym.shape[1])[None, :]
+    assert np.all(sym[t >= lengths[:, None]] == -1)                # padding after the end
+    # exactly len(windows) relevant symbols, one inside each window, in order
+    relevant = (sym == 4) | (sym == 5)
+    assert np.all(relevant.sum(axis=1) == len(windows))
+    for j, (lo, hi) in enumerate(windows):
+        m = seqs["markers"][:, j]
+        assert m.min() == lo and m.max() == hi
+        assert np.all(sym[rows, m] == 4 + seqs["bits"][:, j])
+    # E and B appear only at the ends; the rest is a-d
+    inner = (t > 0) & (t < lengths[:, None] - 1) & ~relevant
+    assert np.all((sym[inner] >= 0) & (sym[inner] <= 3))
+    assert np.sum(sym == tob.SYM_E) == n and np.sum(sym == tob.SYM_B) == n
+    # label = the markers read as binary, X = 0; every class occurs
+    k = len(windows)
+    want = sum(seqs["bits"][:, j] << (k - 1 - j) for j in range(k))
+    assert np.array_equal(seqs["labels"], want)
+    assert set(np.unique(seqs["labels"])) == set(range(2 ** k))
+
+
+def test_class_names_match_labels():
+    cfg = tob.PRESETS["paper"]
+    seqs = tob.sample_sequences(cfg, np.random.default_rng(3), 200)
+    for i in range(20):
+        letters = "".join("XY"[s - 4] for s in seqs["symbols"][i] if s in (4, 5))
+        assert letters == format(int(seqs["labels"][i]), "03b").replace("0", "X").replace(
+            "1", "Y")
+
+
+def test_batch_one_hot_and_target():
+    cfg = tob.PRESETS["paper"]
+    seqs = tob.sample_sequences(cfg, np.random.default_rng(5), 16)
+    b = tob.to_batch(seqs, cfg)
+    t_max = seqs["symbols"].shape[1]
+    assert b["x"].shape == (t_max, 16, 8)
+    on = b["x"].sum(axis=2)                                          # one-hot, zero on padding
+    assert np.array_equal(on, (seqs["symbols"].T >= 0).astype(float))
+    assert np.array_equal(b["d"].argmax(axis=1), seqs["labels"]) and np.all(b["d"].sum(1) == 1)
+
+
+def test_test_stream_is_separate_from_training():
+    cfg = tob.PRESETS["quick"]
+    _, rng_train, rng_test = tob.streams(0)
+    a = tob.sample_sequences(cfg, rng_train, 50)["symbols"]
+    b = tob.test_set(cfg, 0)["symbols"][:50]
+    assert not np.array_equal(a[:, :100], b[:, :100])
+    assert np.array_equal(b, tob.test_set(cfg, 0)["symbols"][:50])  # reproducible
+
+
+# ---------------------------------------------------------------------------------------
+# Model invariants
+# ---------------------------------------------------------------------------------------
+def test_weight_counts():
+    paper = tob.PRESETS["paper"]
+    rng = np.random.default_rng(0)
+    assert tob.n_weights(tob.init_params(paper, rng)) == 308          # the paper's 6b net
+    assert tob.n_weights(tob.init_params(dataclasses.replace(paper, task="6a", blocks=2),
+                                         rng)) == 156                 # the paper's 6a net
+    rnn = tob.init_params(dataclasses.replace(paper, model="rnn"), rng)
+    assert tob.n_weights(rnn) == 316                                  # about the same
+
+
+def test_init_follows_the_paper():
+    cfg = dataclasses.replace(tob.PRESETS["paper"], init="paper")
+    p = tob.init_params(cfg, np.random.default_rng(1))
+    nc = 6
+    assert np.array_equal(p["W"][-1, nc:nc + 3], [-2.0, -4.0, -6.0])  # input-gate biases
+    rest = np.delete(p["W"].ravel(), np.ravel_multi_index(
+        ([20, 20, 20], [6, 7, 8]), p["W"].shape))
+    assert np.abs(rest).max() <= 0.1 and np.abs(p["W_out"]).max() <= 0.1
+    prior = tob.init_params(tob.PRESETS["paper"], np.random.default_rng(1))
+    y = 1 / (1 + np.exp(-prior["W_out"][-1]))
+    assert np.allclose(y, 1 / 8)                                      # the documented deviation
+
+
+def _trace(params, cfg, n=8, seed=2):
+    seqs = tob.sample_sequences(cfg, np.random.default_rng(seed), n)
+    return tob.lstm_trace(params, seqs, cfg), seqs
+
+
+def test_closed_input_gates_keep_the_state_constant():
+    cfg = tob.PRESETS["paper"]
+    p = tob.init_params(cfg, np.random.default_rng(0))
+    p["W"][:, 6:9] = 0.0
+    p["W"][-1, 6:9] = -60.0                                            # y^in ~ 1e-26
+    tr, _ = _trace(p, cfg)
+    assert np.max(np.abs(tr["s"])) < 1e-20                             # s_c stays at s_c(0)
+    # close only block 2: its cells keep their state, the others move
+    p = tob.init_params(cfg, np.random.default_rng(0))
+    p["W"][:, 7] = 0.0
+    p["W"][-1, 7] = -60.0
+    tr, _ = _trace(p, cfg)
+    assert np.max(np.abs(tr["s"][:, :, 2:4])) < 1e-20
+    assert np.max(np.abs(tr["s"][:, :, [0, 1, 4, 5]])) > 1e-3
+
+
+def test_no_forget_cell_only_accumulates():
+    """s_c(t) - s_c(t-1) = y^in(t) g(net_c(t)): the CEC adds, never decays."""
+    cfg = tob.PRESETS["paper"]
+    p = tob.init_params(cfg, np.random.default_rng(4))
+    p["W"] = p["W"] * 20                                               # make it move
+    seqs = tob.sample_sequences(cfg, np.random.default_rng(2), 4)
+    cache = tob.lstm_forward(p, tob.to_batch(seqs, cfg), cfg)
+    sig = cache["sig"]
+    inc = sig[:, :, 6:12] * (4 * sig[:, :, :6] - 2)
+    assert np.allclose(np.diff(cache["s"], axis=0), inc, atol=1e-12)
+    assert np.allclose(cache["s"][1:], np.cumsum(inc, axis=0), atol=1e-10)
+
+
+def test_gates_shared_within_a_block():
+    cfg = tob.PRESETS["paper"]
+    p = tob.init_params(cfg, np.random.default_rng(0))
+    seqs = tob.sample_sequences(cfg, np.random.default_rng(2), 4)
+    sig = tob.lstm_forward(p, tob.to_batch(seqs, cfg), cfg)["sig"]
+    for gate in (slice(6, 12), slice(12, 18)):                         # y^in, y^out per cell
+        g = sig[:, :, gate]
+        assert np.array_equal(g[:, :, 0::2], g[:, :, 1::2])             # 2 cells, 1 gate
+        assert not np.allclose(g[:, :, 0], g[:, :, 2])                  # blocks differ
+
+
+def test_output_sees_only_the_cells_at_the_last_step():
+    cfg = tob.PRESETS["paper"]
+    p = tob.init_params(cfg, np.random.default_rng(0))
+    tr, seqs = _trace(p, cfg)
+    last = tr["y_c"][seqs["lengths"] - 1, np.arange(8)]
+    y = 1 / (1 + np.exp(-(last @ p["W_out"][:-1] + p["W_out"][-1])))
+    assert np.allclose(y, tr["y"], atol=1e-12)
+
+
+def test_batched_equals_one_by_one():
+    """Padding + masking: each sequence's loss/gradient equals running it alone."""
+    cfg = dataclasses.replace(tob.PRESETS["paper"], kernel_dtype="float64")
+    rng = np.random.default_rng(9)
+    p = tob.init_params(cfg, rng)
+    seqs = tob.sample_sequences(cfg, rng, 5)
+    _, g_all = tob.loss_and_grads(p, tob.to_batch(seqs, cfg), cfg)
+    acc = {k: np.zeros_like(v) for k, v in p.items()}
+    for i in range(5):
+        one = {k: v[i:i + 1] for k, v in seqs.items()}
+        one["symbols"] = one["symbols"][:, :int(one["lengths"][0])]
+        _, g = tob.loss_and_grads(p, tob.to_batch(one, cfg), cfg)
+        for k in acc:
+            acc[k] += g[k] / 5
+    for k in acc:
+        assert np.allclose(acc[k], g_all[k], rtol=1e-10, atol=1e-14)
+
+
+def test_truncated_gradient_is_full_gradient_without_recurrent_paths():
+    cfg = tob.PRESETS["paper"]
+    trunc = dataclasses.replace(cfg, gradient="truncated")
+    rng = np.random.default_rng(3)
+    p = tob.init_params(cfg, rng)
+    batch = tob.sample_batch(cfg, rng)
+    full = tob.loss_and_grads(p, batch, cfg)[1]
+    cut = tob.loss_and_grads(p, batch, trunc)[1]
+    assert not np.allclose(full["W"], cut["W"])                        # the cut matters
+    p["W"][8:20] = 0.0                                                 # no recurrent weights:
+    full = tob.loss_and_grads(p, batch, cfg)[1]                        # only the CEC carries
+    cut = tob.loss_and_grads(p, batch, trunc)[1]                       # error back in time
+    for k in full:
+        assert np.allclose(full[k], cut[k], rtol=1e-12, atol=1e-15)
+
+
+def test_stop_rule():
+    cfg = dataclasses.replace(tob.PRESETS["paper"], stop_window=10)
+    rule = tob.StopRule(cfg)
+    assert not rule.update(np.full(6, 0.01), np.ones(6, bool))
+    assert not rule.update(np.full(6, 0.01), np.array([1, 1, 1, 0, 1, 1], bool))
+    assert rule.streak == 2
+    assert not rule.update(np.full(7, 0.01), np.ones(7, bool))         # streak 9
+    assert rule.update(np.full(1, 0.01), np.ones(1, bool))             # 10 correct, err < .1
+    high = tob.StopRule(cfg)
+    assert not high.update(np.full(12, 0.2), np.ones(12, bool))         # error too high
+
+
+# ---------------------------------------------------------------------------------------
+# Folder-specific bad inputs (each: exit 2, one error line, nothing written)
+# ---------------------------------------------------------------------------------------
+BAD = [
+    ("batch 0", ["--batch", "0"]),
+    ("zero cells", ["--cells", "0"]),
+    ("zero blocks", ["--blocks", "0"]),
+    ("budget 0", ["--budget", "0"]),
+    ("unknown task", ["--task", "6c"]),
+    ("unknown variant", ["--variants", "lstm,gru"]),
+    ("unknown optimizer", ["--optimizer", "rmsprop"]),
+    ("seed garbage", ["--seeds", "a-b"]),
+]
+
+
+@pytest.mark.parametrize("label,args", BAD, ids=[b[0] for b in BAD])
+def test_bad_inputs(label, args, tmp_path):
+    out = tmp_path / "out"
+    r = run_script(FOLDER / "temporal_order_4bit.py",
+                   ["--preset", "quick", "--outdir", str(out), "--quiet", *args], timeout=60)
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr
+    assert len([ln for ln in r.stderr.splitlines() if "error:" in ln]) == 1, r.stderr
+    assert not out.exists()
+
+
+def test_task_6a_runs_in_process(tmp_path):
+    rc = tob.main(["--preset", "quick", "--task", "6a", "--seeds", "0", "--jobs", "1",
+                   "--budget", "256", "--outdir", str(tmp_path), "--quiet"])
+    assert rc == 0
+    import json
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert res["config"]["task"] == "6a" and res["config"]["blocks"] == 2
+    assert res["seeds"][0]["n_weights"] == 156
