@@ -1,0 +1,282 @@
+"""Folder tests for anbn-anbncn: task generator, model wiring, evaluator, bad inputs."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+
+import numpy as np
+import pytest
+from helpers import ROOT, load_experiment, run_script
+
+FOLDER = ROOT / "anbn-anbncn"
+M = load_experiment(FOLDER)
+SCRIPT = FOLDER / "anbn_anbncn.py"
+
+
+# ---------------------------------------------------------------------------------------
+# Task: the legal-set generator against an independent brute-force recogniser
+# ---------------------------------------------------------------------------------------
+def _language_strings(language, kmax):
+    """Every string of the language with n, m <= kmax, as plain text 'S...T'."""
+    out = []
+    for n in range(1, kmax + 1):
+        if language == "anbn":
+            out.append("S" + "a" * n + "b" * n + "T")
+        elif language == "anbncn":
+            out.append("S" + "a" * n + "b" * n + "c" * n + "T")
+        else:
+            for m in range(1, kmax + 1):
+                out.append("S" + "a" * n + "b" * m + "B" * m + "A" * n + "T")
+    return out
+
+
+def _legal_next(prefix, strings):
+    """Symbols x such that prefix + x starts some string of the (bounded) language."""
+    return {s[len(prefix)] for s in strings if s.startswith(prefix) and len(s) > len(prefix)}
+
+
+@pytest.mark.parametrize("language", M.LANGUAGES)
+def test_legal_sets_match_brute_force_recogniser(language):
+    kmax = 4
+    # Enumerate with a larger bound so that "more symbols may follow" is never truncated.
+    strings = _language_strings(language, kmax + 2)
+    ks = range(1, kmax + 1)
+    pairs = list(itertools.product(ks, ks)) if language == "anbmBmAn" else [(n, 1) for n in ks]
+    n = np.array([p[0] for p in pairs])
+    m = np.array([p[1] for p in pairs])
+    batch = M.make_strings(language, n, m if language == "anbmBmAn" else None)
+    ins, outs = M.INPUTS[language], M.OUTPUTS[language]
+    for b, (nn, mm) in enumerate(pairs):
+        text = _language_strings(language, max(nn, mm))
+        want = [s for s in text if s.count("a") == nn and (language != "anbmBmAn"
+                                                         or s.count("b") == mm)][0]
+        L = int(batch["length"][b])
+        assert L == len(want) - 1  # every symbol but T is an input
+        assert batch["mask"][:, b].sum() == L
+        for t in range(L):
+            assert ins[batch["sym"][t, b]] == want[t]
+            got = {outs[k] for k in np.flatnonzero(batch["target"][t, b])}
+            assert got == _legal_next(want[: t + 1], strings), (want, t)
+
+
+def test_make_strings_rejects_nonpositive_n():
+    for bad in ([0], [-3], []):
+        with pytest.raises(ValueError):
+            M.make_strings("anbn", bad)
+    with pytest.raises(ValueError):
+        M.make_strings("anbmBmAn", [2], [0])
+
+
+def test_training_set_is_every_short_string():
+    cfg = M.PRESETS["paper"]
+    tr = M.training_set(cfg, "anbmBmAn")
+    assert sorted(zip(tr["n"].tolist(), tr["m"].tolist(), strict=True)) == \
+        [(a, b) for a in range(1, 11) for b in range(1, 11)]
+    tr = M.training_set(cfg, "anbncn")
+    assert sorted(tr["n"].tolist()) == list(range(1, 11))
+    assert tr["sym"].shape[0] == 31  # S + 30 symbols at n = 10
+
+
+# ---------------------------------------------------------------------------------------
+# Model: peephole wiring, population independence, penalty exclusion of restart 0
+# ---------------------------------------------------------------------------------------
+def _logit(x):
+    return np.log(x) - np.log1p(-x)
+
+
+def test_peephole_wiring_reads_previous_state_for_i_f_and_current_for_o():
+    cfg = M.Config(languages=("anbncn",), models=("peephole",), restarts=2, init_scale=0.5)
+    params = M.init_params(cfg, np.random.default_rng(3))
+    batch = M.training_set(cfg, "anbncn")
+    cache = M.forward(params, batch["sym"])
+    H = cache["s"].shape[-1]
+    # Net input without peepholes, recomputed from the cache: W_x x_t + W_h y_{t-1} + b.
+    y_prev = np.concatenate([np.zeros_like(cache["y"][:1]), cache["y"][:-1]])
+    s_prev = np.concatenate([np.zeros_like(cache["s"][:1]), cache["s"][:-1]])
+    z = (params["W_x"][:, batch["sym"]].transpose(1, 0, 2, 3) + params["b"][None, :, None]
+         + y_prev @ params["W_h"])
+    p = params["p"]
+    np.testing.assert_allclose(_logit(cache["i"]) - z[..., :H], p[None, :, None, 0] * s_prev,
+                               atol=1e-9)
+    np.testing.assert_allclose(_logit(cache["f"]) - z[..., H:2 * H],
+                               p[None, :, None, 1] * s_prev, atol=1e-9)
+    np.testing.assert_allclose(_logit(cache["o"]) - z[..., 2 * H:3 * H],
+                               p[None, :, None, 2] * cache["s"], atol=1e-9)
+
+
+def test_perturbing_the_state_through_a_peephole():
+    """Perturb s_{t-1} via the cell input at one step: i_t, f_t move with p_i, p_f only."""
+    cfg = M.Config(languages=("anbn",), models=("peephole",), restarts=1)
+    params = M.init_params(cfg, np.random.default_rng(5))
+    sym = M.make_strings("anbn", [3])["sym"]
+    base = M.forward(params, sym)
+    for row, gate in ((0, "i"), (1, "f"), (2, "o")):
+        q = {k: v.copy() for k, v in params.items()}
+        q["p"][:, row] += 0.7
+        pert = M.forward(q, sym)
+        # At t = 0 the previous state is 0: the i/f peepholes cannot act; the o peephole
+        # reads s_0 != 0 and must.
+        same0 = np.allclose(pert[gate][0], base[gate][0])
+        assert same0 == (gate != "o"), gate
+        assert not np.allclose(pert[gate][1], base[gate][1]), gate
+
+
+def test_no_peephole_model_has_no_peephole_weights():
+    cfg = M.Config(languages=("anbn",), models=("no_peephole",), restarts=1)
+    assert "p" not in M.init_params(cfg, np.random.default_rng(0))
+    # Weight counts: 1 cell, 3 inputs, 3 outputs: 4*(3+1+1) gates + 3 peepholes + 3*(1+3+1).
+    cfg = dataclasses.replace(cfg, models=("peephole",))
+    n = sum(v[0].size for v in M.init_params(cfg, np.random.default_rng(0)).values())
+    assert n == 4 * 5 + 3 + 15
+
+
+def test_population_nets_are_independent():
+    cfg = M.Config(languages=("anbn",), models=("peephole",), restarts=3, plain_first=False,
+                   sat_penalty=0.2)
+    params = M.init_params(cfg, np.random.default_rng(1))
+    batch = M.training_set(cfg, "anbn")
+    L, g = M.loss_and_grads(params, batch, cfg)
+    one = dataclasses.replace(cfg, restarts=1)
+    total = 0.0
+    for p in range(3):
+        sub = {k: v[p:p + 1] for k, v in params.items()}
+        Lp, gp = M.loss_and_grads(sub, batch, one)
+        total += Lp
+        for k in g:
+            np.testing.assert_allclose(g[k][p:p + 1], gp[k], rtol=1e-12, atol=1e-15)
+    assert np.isclose(L, total)
+
+
+def test_restart0_is_plain():
+    cfg = M.Config(languages=("anbncn",), models=("peephole",), restarts=2, sat_penalty=0.5)
+    params = M.init_params(cfg, np.random.default_rng(2))
+    batch = M.training_set(cfg, "anbncn")
+    _, g = M.loss_and_grads(params, batch, cfg)
+    _, g0 = M.loss_and_grads(params, batch, dataclasses.replace(cfg, sat_penalty=0.0))
+    for k in g:
+        np.testing.assert_array_equal(g[k][0], g0[k][0])  # restart 0: no penalty
+        assert not np.allclose(g[k][1], g0[k][1]) or k in ("V_y", "V_x", "c")
+
+
+# ---------------------------------------------------------------------------------------
+# Evaluator: a hand-built counter is accepted up to n = 1000; evaluator == forward pass
+# ---------------------------------------------------------------------------------------
+def _hand_counter(language):
+    """Peephole-LSTM weights set by hand: cell k adds +1 / -1 per symbol, gates saturated."""
+    B = 30.0  # saturating net input: sigmoid(30) = 1 - 9e-14, tanh(30) = 1.0
+    ins, outs = M.INPUTS[language], M.OUTPUTS[language]
+    H = M.CELLS[language]
+    D, K = len(ins), len(outs)
+    W_x = np.zeros((D, 4 * H))
+    W_x[:, H:2 * H] = B  # forget gates always open (remember)
+    # (cell, symbol counted up, symbol counted down, symbols that show the cell's output)
+    if language == "anbn":
+        plan = [(0, "a", "b", "ab")]
+    else:
+        plan = [(0, "a", "b", "ab"), (1, "b", "c", "c")]
+    for cell, up, down, show in plan:
+        W_x[:, cell] = -B  # input gate shut ...
+        W_x[ins.index(up), cell] = B  # ... open on the counted symbols
+        W_x[ins.index(down), cell] = B
+        W_x[ins.index(up), 3 * H + cell] = B  # g = +1
+        W_x[ins.index(down), 3 * H + cell] = -B  # g = -1
+        W_x[:, 2 * H + cell] = -B  # output gate shut except where the count is read
+        for ch in show:
+            W_x[ins.index(ch), 2 * H + cell] = B
+    V_x = np.full((D, K), -10.0)
+    V_y = np.zeros((H, K))
+    o = outs.index
+    V_x[ins.index("S"), o("a")] = 10.0
+    V_x[ins.index("a"), o("a")] = 10.0
+    V_x[ins.index("a"), o("b")] = 10.0
+    V_y[0, o("b")] = 20.0  # after b: another b while cell 0 is still above 0
+    V_x[ins.index("b"), o("b")] = -5.0
+    if language == "anbn":
+        V_y[0, o("T")] = -20.0
+        V_x[ins.index("b"), o("T")] = 5.0
+    else:
+        V_y[0, o("c")] = -20.0  # after the last b (cell 0 back at 0): c
+        V_x[ins.index("b"), o("c")] = 5.0
+        V_y[1, o("c")] = 20.0  # after c: another c while cell 1 is above 0 ...
+        V_x[ins.index("c"), o("c")] = -5.0
+        V_y[1, o("T")] = -20.0  # ... else T
+        V_x[ins.index("c"), o("T")] = 5.0
+    params = {"W_x": W_x, "W_h": np.zeros((H, 4 * H)), "b": np.zeros(4 * H),
+              "p": np.zeros((3, H)), "V_y": V_y, "V_x": V_x, "c": np.zeros(K)}
+    return {k: v[None].astype(np.float64) for k, v in params.items()}
+
+
+@pytest.mark.parametrize("language", ["anbn", "anbncn"])
+def test_hand_built_counter_accepted_to_1000(language):
+    params = _hand_counter(language)
+    cfg = M.PRESETS["paper"]
+    sweep = M.test_sweep(params, cfg, language)
+    met = M.sweep_metrics(sweep["accepted"][0], language)
+    assert met["e1"] == 1001 and met["total_accepted"] == 1000
+    # ... and it is not a trivially accepting evaluator: break the count by 1e-2 per symbol.
+    bad = {k: v.copy() for k, v in params.items()}
+    H = M.CELLS[language]
+    bad["W_x"][0, M.INPUTS[language].index("b"), 3 * H] = -2.0  # g = tanh(-2) on b
+    acc = M.test_sweep(bad, cfg, language)["accepted"][0]
+    assert not acc.all()
+
+
+def test_evaluator_equals_padded_forward_pass():
+    for language in M.LANGUAGES:
+        cfg = M.Config(languages=(language,), models=("peephole",), restarts=3)
+        params = M.init_params(cfg, np.random.default_rng(7))
+        batch = M.training_set(cfg, language)
+        u = M.forward(params, batch["sym"])["u"]
+        want = np.all(((u > 0) == batch["target"][:, None]) | ~batch["mask"][:, None, :, None],
+                      axis=(0, 3))
+        np.testing.assert_array_equal(M.accept(params, batch), want)
+        ok, margin, _ = M.training_scores(params, batch)
+        np.testing.assert_array_equal(ok, want.all(axis=1))
+
+
+def test_sweep_metrics():
+    acc = np.ones(20, dtype=bool)
+    assert M.sweep_metrics(acc, "anbn") == {"e1": 21, "contiguous_max_n": 20,
+                                            "total_accepted": 20}
+    acc[[4, 9]] = False
+    assert M.sweep_metrics(acc, "anbn")["e1"] == 5
+    grid = np.ones((6, 6), dtype=bool)
+    grid[2, 4] = False  # (n, m) = (3, 5)
+    met = M.sweep_metrics(grid, "anbmBmAn")
+    assert met["e1"] == 5 and met["largest_square"] == 4
+    assert met["accepted_fraction"] == pytest.approx(35 / 36)
+
+
+def test_selection_uses_only_penalised_restarts_and_training_scores():
+    ok = np.array([True, True, False, True])
+    margin = np.array([9.0, 1.0, -1.0, 2.0])
+    nonsat = np.array([0.0, 0.5, 0.0, 0.1])
+    assert M.select_restart(ok, margin, nonsat, plain_first=True) == 3
+    assert M.select_restart(ok, margin, nonsat, plain_first=False) == 0
+    assert M.select_restart(np.zeros(4, bool), margin, nonsat, plain_first=True) == 3
+
+
+# ---------------------------------------------------------------------------------------
+# Folder-specific bad inputs
+# ---------------------------------------------------------------------------------------
+BAD = [
+    ("n <= 0", ["--train-max-n", "0"]),
+    ("test below training range", ["--test-max-n", "5"]),
+    ("grid below training range", ["--grid-max", "3"]),
+    ("empty languages", ["--languages", ""]),
+    ("unknown language", ["--languages", "anbn,xyz"]),
+    ("unknown model", ["--models", "gru"]),
+    ("zero restarts", ["--restarts", "0"]),
+]
+
+
+@pytest.mark.parametrize("label,args", BAD, ids=[b[0] for b in BAD])
+def test_cli_folder_bad_inputs(label, args, tmp_path):
+    out = tmp_path / "out"
+    r = run_script(SCRIPT, ["--preset", "quick", "--outdir", str(out), "--quiet", *args],
+                   timeout=60)
+    assert r.returncode == 2, (label, r.stderr)
+    assert "Traceback" not in r.stderr
+    assert len([ln for ln in r.stderr.splitlines() if "error:" in ln]) == 1, r.stderr
+    assert not out.exists()
