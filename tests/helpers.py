@@ -31,16 +31,15 @@ def numerical_grads(loss_fn, params: dict, h: float = 1e-6) -> dict:
     """Central differences of loss_fn(params) for every entry of every array."""
     num = {}
     for name, p in params.items():
-        g = np.zeros_like(p)
-        flat, gflat = p.reshape(-1), g.reshape(-1)
-        for i in range(flat.size):
-            old = flat[i]
-            flat[i] = old + h
+        g = np.zeros(p.shape, dtype=np.float64)
+        for idx in np.ndindex(p.shape):  # index p itself: reshape(-1) may copy a view
+            old = p[idx]
+            p[idx] = old + h
             up = loss_fn(params)
-            flat[i] = old - h
+            p[idx] = old - h
             down = loss_fn(params)
-            flat[i] = old
-            gflat[i] = (up - down) / (2 * h)
+            p[idx] = old
+            g[idx] = (up - down) / (2 * h)
         num[name] = g
     return num
 

@@ -58,3 +58,14 @@ def test_tiny_entries_use_absolute_floor():
     n = {"w": np.array([3e-11, 1.0 + 1e-8])}
     ok, report = compare_grads(a, n)
     assert ok, report
+
+
+def test_non_contiguous_parameter_is_perturbed():
+    # a transposed view: perturbing a reshape(-1) copy would leave the loss unchanged
+    params, loss, grads = _problem()
+    params = {"W": np.asfortranarray(params["W"]), "b": params["b"]}
+    assert not params["W"].flags.c_contiguous
+    num = numerical_grads(loss, params)
+    assert np.abs(num["W"]).max() > 1e-3
+    ok, report = compare_grads(grads(params), num)
+    assert ok, report
