@@ -58,6 +58,7 @@ class Config:
     chord_blocks: int = 4  # LSTM memory blocks that see chords only
     melody_blocks: int = 4  # LSTM memory blocks that see chords + melody (Exp. 2 only)
     cells_per_block: int = 2  # memory cells per block (gates shared inside a block)
+    peepholes: bool = False  # peephole weights s_c(t-1) -> y^in, y^phi and s_c(t) -> y^out
     rnn_chord_units: int = 14  # tanh units of the baseline's chord partition
     rnn_melody_units: int = 13  # tanh units of the baseline's melody partition (Exp. 2)
     n_train_choruses: int = 24  # training choruses (one progression, different melodies)
@@ -253,87 +254,132 @@ def init_params(cfg: Config, rng: np.random.Generator) -> dict:
         p["W_melody"] = rng.uniform(-a, a, (lay["n_rows"], len(lay["melody_cols"])))
         p["V_melody"] = rng.uniform(-a, a, (lay["n_hidden"] + 1, N_MELODY))
         p["V_melody"][-1] = np.log(1 / 12)  # logit of 1 of 13 notes on
+    if cfg.model == "lstm" and cfg.peepholes:
+        nhc = lay["n_hidden_chord"]
+        p["P_chord"] = rng.uniform(-a, a, (3, nhc))
+        if lay["melody"]:
+            p["P_melody"] = rng.uniform(-a, a, (3, lay["n_hidden"] - nhc))
     if cfg.model == "lstm":
-        W = assemble_W(p, lay)
+        W = assemble_W(stack([p]), lay)
         nh, nb = lay["n_hidden"], lay["n_blocks"]
-        W[-1, nh + nb:nh + 2 * nb] = cfg.forget_bias
+        W[0, -1, nh + nb:nh + 2 * nb] = cfg.forget_bias
         split_W(W, p, lay)
-    return p
+        p["W_chord"] = p["W_chord"][0]
+        if lay["melody"]:
+            p["W_melody"] = p["W_melody"][0]
+    return {k: np.ascontiguousarray(v) for k, v in p.items()}
 
 
 def assemble_W(p: dict, lay: dict) -> np.ndarray:
-    """The fused (rows, cols) matrix with zeros where the partition forbids a weight."""
-    W = np.zeros((lay["n_rows"], lay["n_cols"]))
-    W[np.ix_(lay["chord_rows"], lay["chord_cols"])] = p["W_chord"]
+    """The fused (K, rows, cols) matrices of K stacked nets, zeros where the partition
+    forbids a weight."""
+    K = p["W_chord"].shape[0]
+    W = np.zeros((K, lay["n_rows"], lay["n_cols"]))
+    W[:, lay["chord_rows"][:, None], lay["chord_cols"][None, :]] = p["W_chord"]
     if lay["melody"]:
-        W[:, lay["melody_cols"]] = p["W_melody"]
+        W[:, :, lay["melody_cols"]] = p["W_melody"]
     return W
 
 
 def split_W(W: np.ndarray, p: dict, lay: dict) -> None:
     """Inverse of assemble_W (also maps a fused gradient onto the parameter blocks)."""
-    p["W_chord"] = W[np.ix_(lay["chord_rows"], lay["chord_cols"])].copy()
+    p["W_chord"] = W[:, lay["chord_rows"][:, None], lay["chord_cols"][None, :]]
     if lay["melody"]:
-        p["W_melody"] = W[:, lay["melody_cols"]].copy()
+        p["W_melody"] = W[:, :, lay["melody_cols"]]
 
 
 def assemble_V(p: dict, lay: dict) -> np.ndarray:
-    """Output weights (n_hidden + 1, n_units): chord outputs read chord units only."""
-    V = np.zeros((lay["n_hidden"] + 1, lay["n_units"]))
-    V[lay["chord_out_rows"], :N_CHORD] = p["V_chord"]
+    """Output weights (K, n_hidden + 1, n_units): chord outputs read chord units only."""
+    K = p["V_chord"].shape[0]
+    V = np.zeros((K, lay["n_hidden"] + 1, lay["n_units"]))
+    V[:, lay["chord_out_rows"][:, None], np.arange(N_CHORD)[None, :]] = p["V_chord"]
     if lay["melody"]:
-        V[:, N_CHORD:] = p["V_melody"]
+        V[:, :, N_CHORD:] = p["V_melody"]
     return V
+
+
+def peepholes(p: dict, lay: dict):
+    """Peephole weights (K, 3, nh) from each cell to its own block's in/forget/out gates."""
+    if "P_chord" not in p:
+        return None
+    if lay["melody"]:
+        return np.concatenate([p["P_chord"], p["P_melody"]], axis=-1)
+    return p["P_chord"]
+
+
+def gate_to_cell(lay: dict) -> np.ndarray:
+    """Index that repeats [y^in | y^phi | y^out] (3 nb) over the cells (3 nh)."""
+    nb, cpb = lay["n_blocks"], lay["cells_per_block"]
+    return np.repeat(np.arange(3 * nb), cpb)
 
 
 def count_weights(cfg: Config) -> int:
     return sum(v.size for v in init_params(cfg, np.random.default_rng(0)).values())
 
 
+def stack(params_list: list) -> dict:
+    """K nets' parameters stacked on a leading axis: one numpy call steps all K nets."""
+    return {k: np.stack([p[k] for p in params_list]) for k in params_list[0]}
+
+
+def lift(batch: dict) -> dict:
+    """A one-net batch as a K = 1 stacked batch: x (T, B, u) -> (T, 1, B, u)."""
+    return {"x": batch["x"][:, None], "y": batch["y"][:, None],
+            "state0": tuple(s[None] for s in batch["state0"])}
+
+
 # ---------------------------------------------------------------------------------------
-# Forward pass
+# Forward pass (K stacked nets; the one-net API below lifts to K = 1)
 # ---------------------------------------------------------------------------------------
 def sigmoid(a):
     return 0.5 * (1.0 + np.tanh(0.5 * a))
 
 
-def forward(params: dict, batch: dict, cfg: Config) -> dict:
-    """Run the net over the batch; return the cache the backward pass consumes."""
+def forward_k(P: dict, batch: dict, cfg: Config) -> dict:
+    """Run K nets over their batches, x (T, K, B, u); return the cache for backward_k."""
     lay = layout(cfg)
-    W, V = assemble_W(params, lay), assemble_V(params, lay)
+    W, V = assemble_W(P, lay), assemble_V(P, lay)
     x = batch["x"]
-    T, B, nu = x.shape
+    T, K, B, nu = x.shape
     nh = lay["n_hidden"]
-    Wx, Wh, b = W[:nu], W[nu:nu + nh], W[-1]
-    Zx = (x.reshape(T * B, nu) @ Wx).reshape(T, B, -1) + b  # input part of every net, once
-    Y = np.empty((T + 1, B, nh))  # Y[t+1] = y^c_t (cell / unit outputs); Y[0] = start
+    Wh = W[:, nu:nu + nh]
+    Zx = x @ W[:, :nu] + W[:, -1][:, None, :]  # input part of every net, once: (T,K,B,c)
+    Y = np.empty((T + 1, K, B, nh))  # Y[t+1] = y^c(t) (cell / unit outputs); Y[0] = start
     cache = {"W": W, "V": V, "lay": lay, "Y": Y}
     if cfg.model == "lstm":
-        nb = lay["n_blocks"]
+        nb, cpb = lay["n_blocks"], lay["cells_per_block"]
         Y[0], S0 = batch["state0"]
-        S = np.empty((T + 1, B, nh))  # S[t+1] = s_c(t), the cell states (CEC)
+        S = np.empty((T + 1, K, B, nh))  # S[t+1] = s_c(t), the cell states (CEC)
         S[0] = S0
-        G = np.empty((T, B, nh))  # g(net_c)
-        GATES = np.empty((T, B, 3 * nb))  # y^in, y^phi (forget), y^out per block
-        GE = np.empty((T, B, 3 * nh))  # the same, repeated over each block's cells
-        HS = np.empty((T, B, nh))  # h(s_c)
+        G = np.empty((T, K, B, nh))  # g(net_c)
+        GATES = np.empty((T, K, B, 3 * nb))  # y^in, y^phi (forget), y^out per block
+        GE = np.empty((T, K, B, 3 * nh))  # the same, repeated over each block's cells
+        HS = np.empty((T, K, B, nh))  # h(s_c)
         rep = gate_to_cell(lay)
+        Pp = peepholes(P, lay)  # (K, 3, nh): s_c(t-1) -> y^in, y^phi; s_c(t) -> y^out
         for t in range(T):
             z = Zx[t] + Y[t] @ Wh  # net_c, net_in, net_phi, net_out
-            G[t] = np.tanh(z[:, :nh])  # g(net_c) = tanh
-            GATES[t] = sigmoid(z[:, nh:])  # y^in, y^phi, y^out = f(net)
-            GE[t] = GATES[t][:, rep]  # a block's gates are shared by its cells
-            S[t + 1] = GE[t, :, nh:2 * nh] * S[t] + GE[t, :, :nh] * G[t]  # s_c(t) = y^phi
-            # s_c(t-1) + y^in g(net_c)
+            if Pp is not None:  # peepholes: net_in, net_phi += sum_v w_v s_c^v(t-1)
+                z[..., nh:nh + 2 * nb] += (S[t][:, :, None, :] * Pp[:, None, :2]).reshape(
+                    K, B, 2 * nb, cpb).sum(axis=3)
+            G[t] = np.tanh(z[..., :nh])  # g(net_c) = tanh
+            GATES[t, ..., :2 * nb] = sigmoid(z[..., nh:nh + 2 * nb])  # y^in, y^phi
+            GE[t, ..., :2 * nh] = GATES[t][..., rep[:2 * nh]]  # shared inside a block
+            # s_c(t) = y^phi s_c(t-1) + y^in g(net_c)
+            S[t + 1] = GE[t, ..., nh:2 * nh] * S[t] + GE[t, ..., :nh] * G[t]
+            if Pp is not None:  # peephole: net_out += sum_v w_v s_c^v(t)
+                z[..., nh + 2 * nb:] += (S[t + 1] * Pp[:, None, 2]).reshape(
+                    K, B, nb, cpb).sum(axis=3)
+            GATES[t, ..., 2 * nb:] = sigmoid(z[..., nh + 2 * nb:])  # y^out
+            GE[t, ..., 2 * nh:] = GATES[t][..., 2 * nb + rep[:nh]]
             HS[t] = np.tanh(S[t + 1])  # h(s_c) = tanh
-            Y[t + 1] = GE[t, :, 2 * nh:] * HS[t]  # y^c = y^out h(s_c)
+            Y[t + 1] = GE[t, ..., 2 * nh:] * HS[t]  # y^c = y^out h(s_c)
         cache.update(S=S, G=G, GATES=GATES, GE=GE, HS=HS)
     else:
         Y[0] = batch["state0"][0]
         for t in range(T):
             Y[t + 1] = np.tanh(Zx[t] + Y[t] @ Wh)  # h_t = tanh(W_x x_t + W_h h_{t-1} + b)
-    logits = (Y[1:].reshape(T * B, nh) @ V[:nh] + V[-1]).reshape(T, B, nu)
-    cache["logits"] = logits  # output units y^k = sigmoid(logits)
+    cache["logits"] = Y[1:] @ V[:, :nh] + V[:, -1][:, None, :]  # y^k = sigmoid(logits)
     return cache
 
 
@@ -344,73 +390,103 @@ def final_state(cache: dict, cfg: Config) -> tuple:
 # ---------------------------------------------------------------------------------------
 # Loss (sigmoid outputs, cross-entropy) and backward pass
 # ---------------------------------------------------------------------------------------
-def bce(logits: np.ndarray, y: np.ndarray) -> float:
-    """Cross-entropy of the sigmoid outputs, mean over units, steps and streams (O(1))."""
-    return float(np.mean(np.logaddexp(0.0, logits) - y * logits))
+def bce_k(logits: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per net: cross-entropy of the sigmoid outputs, mean over units, steps, streams."""
+    return np.mean(np.logaddexp(0.0, logits) - y * logits, axis=(0, 2, 3))
 
 
 def loss(params: dict, batch: dict, cfg: Config) -> float:
-    return bce(forward(params, batch, cfg)["logits"], batch["y"])
+    """The loss of one net: mean cross-entropy per output unit and step (O(1))."""
+    b = lift(batch)
+    return float(bce_k(forward_k(stack([params]), b, cfg)["logits"], b["y"])[0])
 
 
 def loss_and_grads(params: dict, batch: dict, cfg: Config) -> tuple[float, dict]:
     """Full BPTT gradient of `loss` (every path; the start state is data, not a param)."""
-    cache = forward(params, batch, cfg)
-    return bce(cache["logits"], batch["y"]), backward(params, batch, cfg, cache)
+    P, b = stack([params]), lift(batch)
+    cache = forward_k(P, b, cfg)
+    grads = backward_k(P, b, cfg, cache)
+    value = float(bce_k(cache["logits"], b["y"])[0])
+    return value, {k: np.ascontiguousarray(g[0]) for k, g in grads.items()}
 
 
-def backward(params: dict, batch: dict, cfg: Config, cache: dict) -> dict:
-    """Hand-written BPTT through the cache of `forward`; grads keyed like params."""
+def forward(params: dict, batch: dict, cfg: Config) -> dict:
+    """One net's forward pass: {"logits": (T, B, units)}."""
+    return {"logits": forward_k(stack([params]), lift(batch), cfg)["logits"][:, 0]}
+
+
+def _sum_tb(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """sum over steps and streams of outer products: (T,K,B,i), (T,K,B,j) -> (K,i,j)."""
+    T, K, B, i = a.shape
+    return (a.transpose(1, 3, 0, 2).reshape(K, i, T * B)
+            @ b.transpose(1, 0, 2, 3).reshape(K, T * B, -1))
+
+
+def backward_k(P: dict, batch: dict, cfg: Config, cache: dict) -> dict:
+    """Hand-written BPTT through the cache of `forward_k`; grads keyed like P."""
     lay, W, V, Y = cache["lay"], cache["W"], cache["V"], cache["Y"]
     x, y = batch["x"], batch["y"]
-    T, B, nu = x.shape
+    T, K, B, nu = x.shape
     nh = lay["n_hidden"]
-    Wh_T = W[nu:nu + nh].T.copy()
+    Wh_T = W[:, nu:nu + nh].transpose(0, 2, 1).copy()
     # dL/dlogits = (sigmoid(logits) - y) / (T B units)          <- bce
-    dlog = ((sigmoid(cache["logits"]) - y) / (T * B * nu)).reshape(T * B, nu)
+    dlog = (sigmoid(cache["logits"]) - y) / (T * B * nu)
     dV = np.empty_like(V)
-    dV[:nh], dV[-1] = Y[1:].reshape(T * B, nh).T @ dlog, dlog.sum(0)  # <- logits = Y V + b
-    dY = (dlog @ V[:nh].T).reshape(T, B, nh)  # <- logits = Y V + b
-    dZ = np.empty((T, B, lay["n_cols"]))
-    dy_rec = np.zeros((B, nh))  # error reaching y^c(t) through the nets of step t+1
+    dV[:, :nh], dV[:, -1] = _sum_tb(Y[1:], dlog), dlog.sum(axis=(0, 2))  # <- Y V + b
+    dY = dlog @ V[:, :nh].transpose(0, 2, 1)  # <- logits = Y V + b
+    dZ = np.empty((T, K, B, lay["n_cols"]))
+    dy_rec = np.zeros((K, B, nh))  # error reaching y^c(t) through the nets of step t+1
+    grads: dict = {}
     if cfg.model == "lstm":
         nb, cpb = lay["n_blocks"], lay["cells_per_block"]
         S, G, GATES, GE, HS = (cache[k] for k in ("S", "G", "GATES", "GE", "HS"))
-        ds_next = np.zeros((B, nh))  # error on s_c(t) arriving from s_c(t+1)
-        dge = np.empty((B, 3 * nh))  # error on the cell-expanded gates
+        ds_next = np.zeros((K, B, nh))  # error on s_c(t) arriving from s_c(t+1)
+        dge = np.empty((K, B, 3 * nh))  # error on the cell-expanded gates
+        rep = gate_to_cell(lay)
+        Pp = peepholes(P, lay)
         for t in range(T - 1, -1, -1):
             dy = dY[t] + dy_rec
-            dge[:, 2 * nh:] = dy * HS[t]  # <- y^c = y^out h(s_c)
-            ds = dy * GE[t, :, 2 * nh:] * (1.0 - HS[t] ** 2) + ds_next  # <- same, h = tanh
-            dge[:, :nh] = ds * G[t]  # <- s_c = ... + y^in g(net_c)
-            dge[:, nh:2 * nh] = ds * S[t]  # <- s_c = y^phi s_c(t-1) + ...
-            dZ[t, :, :nh] = ds * GE[t, :, :nh] * (1.0 - G[t] ** 2)  # <- y^in g, g = tanh
-            ds_next = ds * GE[t, :, nh:2 * nh]  # <- s_c(t) = y^phi s_c(t-1) + ...
-            # <- GE = GATES[:, rep]: a shared gate collects the error of all its cells
-            dg = dge.reshape(B, 3 * nb, cpb).sum(axis=2)
-            dZ[t, :, nh:] = dg * GATES[t] * (1.0 - GATES[t])  # <- y = sigmoid(net)
+            dge[..., 2 * nh:] = dy * HS[t]  # <- y^c = y^out h(s_c)
+            # <- GE = GATES[..., rep]: a shared gate collects the error of all its cells
+            dZ[t, ..., nh + 2 * nb:] = (dge[..., 2 * nh:].reshape(K, B, nb, cpb).sum(axis=3)
+                                        * GATES[t, ..., 2 * nb:]
+                                        * (1.0 - GATES[t, ..., 2 * nb:]))  # <- sigmoid
+            ds = dy * GE[t, ..., 2 * nh:] * (1.0 - HS[t] ** 2) + ds_next  # <- y^c, h=tanh
+            if Pp is not None:  # <- net_out += w s_c(t)
+                ds += dZ[t][..., nh + 2 * nb + rep[:nh]] * Pp[:, None, 2]
+            dge[..., :nh] = ds * G[t]  # <- s_c = ... + y^in g(net_c)
+            dge[..., nh:2 * nh] = ds * S[t]  # <- s_c = y^phi s_c(t-1) + ...
+            dZ[t, ..., :nh] = ds * GE[t, ..., :nh] * (1.0 - G[t] ** 2)  # <- y^in g, tanh
+            dZ[t, ..., nh:nh + 2 * nb] = (
+                dge[..., :2 * nh].reshape(K, B, 2 * nb, cpb).sum(axis=3)
+                * GATES[t, ..., :2 * nb] * (1.0 - GATES[t, ..., :2 * nb]))  # <- sigmoid
+            ds_next = ds * GE[t, ..., nh:2 * nh]  # <- s_c(t) = y^phi s_c(t-1) + ...
+            if Pp is not None:  # <- net_in, net_phi += w s_c(t-1)
+                dif = dZ[t][..., nh + rep[:2 * nh]].reshape(K, B, 2, nh)
+                ds_next += (dif * Pp[:, None, :2]).sum(axis=2)
             dy_rec = dZ[t] @ Wh_T  # <- z(t) = ... + y^c(t-1) W_h
+        if Pp is not None:  # <- the peephole terms, summed over steps and streams
+            dGE = dZ[..., nh + rep].reshape(T, K, B, 3, nh)
+            dP = np.empty((K, 3, nh))
+            dP[:, :2] = np.einsum("tkbgh,tkbh->kgh", dGE[..., :2, :], S[:-1])
+            dP[:, 2] = np.einsum("tkbh,tkbh->kh", dGE[..., 2, :], S[1:])
+            nhc = lay["n_hidden_chord"]
+            grads["P_chord"] = dP[..., :nhc]
+            if lay["melody"]:
+                grads["P_melody"] = dP[..., nhc:]
     else:
         for t in range(T - 1, -1, -1):
             dZ[t] = (dY[t] + dy_rec) * (1.0 - Y[t + 1] ** 2)  # <- h_t = tanh(z_t)
             dy_rec = dZ[t] @ Wh_T  # <- z_t = ... + h_{t-1} W_h
-    dZf = dZ.reshape(T * B, -1)
     dW = np.empty_like(W)
-    dW[:nu] = x.reshape(T * B, nu).T @ dZf  # <- Zx = x W_x
-    dW[nu:nu + nh] = Y[:-1].reshape(T * B, nh).T @ dZf  # <- z_t = ... + y(t-1) W_h
-    dW[-1] = dZf.sum(0)  # <- + b
-    grads: dict = {}
+    dW[:, :nu] = _sum_tb(x, dZ)  # <- Zx = x W_x
+    dW[:, nu:nu + nh] = _sum_tb(Y[:-1], dZ)  # <- z_t = ... + y(t-1) W_h
+    dW[:, -1] = dZ.sum(axis=(0, 2))  # <- + b
     split_W(dW, grads, lay)  # the fused gradient restricted to the weights that exist
-    grads["V_chord"] = dV[lay["chord_out_rows"], :N_CHORD]
+    grads["V_chord"] = dV[:, lay["chord_out_rows"][:, None], np.arange(N_CHORD)[None, :]]
     if lay["melody"]:
-        grads["V_melody"] = dV[:, N_CHORD:].copy()
-    return {k: grads[k] for k in params}
-
-
-def gate_to_cell(lay: dict) -> np.ndarray:
-    """Index that repeats [y^in | y^phi | y^out] (3 nb) over the cells (3 nh)."""
-    nb, cpb = lay["n_blocks"], lay["cells_per_block"]
-    return np.repeat(np.arange(3 * nb), cpb)
+        grads["V_melody"] = dV[:, :, N_CHORD:]
+    return {k: grads[k] for k in P}
 
 
 GRADCHECK_CASES = [
@@ -419,6 +495,12 @@ GRADCHECK_CASES = [
     ("melody_lstm", Config(experiment="melody", model="lstm", chord_blocks=2,
                            melody_blocks=2, batch=3, chunk=10, n_train_choruses=2,
                            n_heldout_choruses=1)),
+    ("chords_lstm_peephole", Config(experiment="chords", model="lstm", chord_blocks=2,
+                                    peepholes=True, batch=3, chunk=10, n_train_choruses=2,
+                                    n_heldout_choruses=1)),
+    ("melody_lstm_peephole", Config(experiment="melody", model="lstm", chord_blocks=2,
+                                    melody_blocks=2, peepholes=True, batch=3, chunk=10,
+                                    n_train_choruses=2, n_heldout_choruses=1)),
     ("chords_rnn", Config(experiment="chords", model="rnn", rnn_chord_units=4, batch=3,
                           chunk=10, n_train_choruses=2, n_heldout_choruses=1)),
     ("melody_rnn", Config(experiment="melody", model="rnn", rnn_chord_units=3,
@@ -432,50 +514,74 @@ GRADCHECK_CASES = [
 # ---------------------------------------------------------------------------------------
 def free_run(params: dict, cfg: Config, seed_roll: np.ndarray, n_choruses: int,
              rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Frames 0..95 are the seed (teacher forced); frame f > 95 is the net's prediction
-    made at input frame f-1. Chords: output > 0.5. Melody: one note, sampled with
-    p ~ y^(1/T) over the 13 melody outputs (or argmax). Returns (frames uint8 of
-    shape (96 (n+1), units), output probabilities y, where y[f] predicts frame f+1).
+    """One net's free run (see free_run_k): frames (96 (n+1), units), outputs y."""
+    frames, probs = free_run_k(stack([params]), cfg, seed_roll, n_choruses,
+                               rng.random((1, STEPS_PER_CHORUS * (n_choruses + 1))))
+    return frames[0], probs[0]
+
+
+def free_run_k(P: dict, cfg: Config, seed_roll: np.ndarray, n_choruses: int,
+               uniforms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """K nets run free, stepped together.
+
+    Frames 0..95 are the seed (teacher forced); frame f > 95 is the net's prediction made
+    at input frame f-1. Chords: output > 0.5. Melody: one note, sampled with
+    p ~ y^(1/T) over the 13 melody outputs (or argmax) using uniforms[k, f]. Returns
+    (frames uint8 (K, 96 (n+1), units), outputs y (K, 96 (n+1) - 1, units), y[f]
+    predicting frame f+1).
     """
     lay = layout(cfg)
-    W, V = assemble_W(params, lay), assemble_V(params, lay)
+    W, V = assemble_W(P, lay), assemble_V(P, lay)
+    K = W.shape[0]
     nu, nh = lay["n_units"], lay["n_hidden"]
-    Wx, Wh, b, Vh, c = W[:nu], W[nu:nu + nh], W[-1], V[:nh], V[-1]
+    Wx, Wh, b, Vh, c = W[:, :nu], W[:, nu:nu + nh], W[:, -1], V[:, :nh], V[:, -1]
     n_frames = STEPS_PER_CHORUS * (n_choruses + 1)
-    frames = np.zeros((n_frames, nu), dtype=np.uint8)
-    frames[:STEPS_PER_CHORUS] = seed_roll
-    probs = np.empty((n_frames - 1, nu))
-    y = np.zeros(nh)
-    s = np.zeros(nh)
+    frames = np.zeros((K, n_frames, nu), dtype=np.uint8)
+    frames[:, :STEPS_PER_CHORUS] = seed_roll
+    probs = np.empty((K, n_frames - 1, nu))
+    y = np.zeros((K, 1, nh))
+    s = np.zeros((K, 1, nh))
     lstm = cfg.model == "lstm"
     rep = gate_to_cell(lay) if lstm else None
-    u = rng.random(n_frames)  # one uniform per step for the melody sample
-    inv_t = 1.0 / cfg.temperature if not cfg.argmax else 0.0
+    Pp = peepholes(P, lay) if lstm else None
+    nb, cpb = lay["n_blocks"], lay["cells_per_block"]
+    inv_t = 0.0 if cfg.argmax else 1.0 / cfg.temperature
+    xf = frames[:, :1].astype(np.float64)
     for f in range(n_frames - 1):
-        z = frames[f] @ Wx + y @ Wh + b
+        xf[:, 0] = frames[:, f]
+        z = xf @ Wx + y @ Wh + b[:, None]  # (K, 1, cols)
         if lstm:
-            ge = sigmoid(z[nh:])[rep]  # y^in, y^phi, y^out per cell
-            s = ge[nh:2 * nh] * s + ge[:nh] * np.tanh(z[:nh])  # s_c = y^phi s + y^in g
-            y = ge[2 * nh:] * np.tanh(s)  # y^c = y^out h(s_c)
+            if Pp is not None:  # peepholes s_c(t-1) -> net_in, net_phi
+                z[..., nh:nh + 2 * nb] += (s * Pp[:, :2]).reshape(K, 1, 2 * nb, cpb).sum(3)
+            ge = sigmoid(z[..., nh:nh + 2 * nb])[..., rep[:2 * nh]]  # y^in, y^phi per cell
+            s = ge[..., nh:] * s + ge[..., :nh] * np.tanh(z[..., :nh])  # s_c = y^phi s + y^in g
+            if Pp is not None:  # peephole s_c(t) -> net_out
+                z[..., nh + 2 * nb:] += (s * Pp[:, 2:]).reshape(K, 1, nb, cpb).sum(3)
+            y = sigmoid(z[..., nh + 2 * nb:])[..., rep[:nh]] * np.tanh(s)  # y^out h(s_c)
         else:
             y = np.tanh(z)  # h_t = tanh(W x_t + W_h h_{t-1} + b)
-        out = sigmoid(y @ Vh + c)
-        probs[f] = out
+        out = sigmoid(y @ Vh + c[:, None])[:, 0]
+        probs[:, f] = out
         if f + 1 < STEPS_PER_CHORUS:
             continue
-        frames[f + 1, :N_CHORD] = out[:N_CHORD] > 0.5
+        frames[:, f + 1, :N_CHORD] = out[:, :N_CHORD] > 0.5
         if lay["melody"]:
-            frames[f + 1, N_CHORD + melody_choice(out[N_CHORD:], inv_t, u[f])] = 1
+            note = melody_choice(out[:, N_CHORD:], inv_t, uniforms[:, f])
+            frames[np.arange(K), f + 1, N_CHORD + note] = 1
     return frames, probs
 
 
-def melody_choice(y_mel: np.ndarray, inv_t: float, u: float) -> int:
-    """Sample a melody unit with p ~ y^(1/T) using the uniform u; inv_t = 0 -> argmax."""
+def melody_choice(y_mel: np.ndarray, inv_t: float, u) -> np.ndarray:
+    """Per net, a melody unit sampled with p ~ y^(1/T) using the uniform u; inv_t = 0 ->
+    argmax. y_mel (K, 13) or (13,)."""
+    y2 = np.atleast_2d(y_mel)
     if inv_t == 0.0:
-        return int(np.argmax(y_mel))
-    p = np.exp(inv_t * np.log(np.maximum(y_mel, 1e-300)))
-    cdf = np.cumsum(p)
-    return int(min(np.searchsorted(cdf, u * cdf[-1], side="right"), len(p) - 1))
+        pick = np.argmax(y2, axis=1)
+    else:
+        cdf = np.cumsum(np.exp(inv_t * np.log(np.maximum(y2, 1e-300))), axis=1)
+        u2 = np.reshape(u, (-1, 1)) * cdf[:, -1:]
+        pick = np.minimum(np.sum(cdf <= u2, axis=1), y2.shape[1] - 1)
+    return pick if np.ndim(y_mel) == 2 else int(pick[0])
 
 
 # ---------------------------------------------------------------------------------------
@@ -541,16 +647,14 @@ def corpus_reference(cfg: Config) -> dict:
     return out
 
 
-def heldout_loss(params: dict, cfg: Config, corpus: dict) -> float:
-    """Teacher-forced next-step loss over the held-out choruses, each played twice from
-    the zero state (the second pass crosses the chorus boundary)."""
+def heldout_loss_k(P: dict, cfg: Config, corpus: dict) -> np.ndarray:
+    """Per net: teacher-forced next-step loss over the held-out choruses, each played
+    twice from the zero state (the second pass crosses the chorus boundary)."""
     rolls = np.concatenate([corpus["heldout"], corpus["heldout"]], axis=1)  # (n, 192, u)
-    frames = np.swapaxes(rolls, 0, 1)
-    lay = layout(cfg)
-    n = frames.shape[1]
-    state0 = tuple(np.zeros((n, lay["n_hidden"])) for _ in range(2 if cfg.model == "lstm"
-                                                                 else 1))
-    return loss(params, {"x": frames[:-1], "y": frames[1:], "state0": state0}, cfg)
+    K = P["V_chord"].shape[0]
+    frames = np.broadcast_to(np.swapaxes(rolls, 0, 1)[:, None], (192, K) + rolls.shape[::2])
+    batch = {"x": frames[:-1], "y": frames[1:], "state0": zero_state(cfg, K, len(rolls))}
+    return bce_k(forward_k(P, batch, cfg)["logits"], batch["y"])
 
 
 # ---------------------------------------------------------------------------------------
@@ -571,129 +675,171 @@ def validate_config(cfg: Config) -> None:
         raise ValueError("lr, updates, batch and chunk must be > 0")
 
 
-def zero_state(cfg: Config, n: int) -> tuple:
+def zero_state(cfg: Config, K: int, n: int) -> tuple:
     nh = layout(cfg)["n_hidden"]
-    return tuple(np.zeros((n, nh)) for _ in range(2 if cfg.model == "lstm" else 1))
+    return tuple(np.zeros((K, n, nh)) for _ in range(2 if cfg.model == "lstm" else 1))
 
 
 def train(cfg: Config, seed: int, log=None) -> dict:
     """Train one (experiment, model) on one seed; free-run it; return the record."""
+    return train_seeds(cfg, [seed], log)[0]
+
+
+def train_seeds(cfg: Config, seeds: list, log=None) -> list:
+    """Train K = len(seeds) nets of one (experiment, model) side by side, stacked on a
+    leading axis (each with its own init, data streams and free-run samples drawn from its
+    own seed), then free-run them; return one record per seed."""
     validate_config(cfg)
     t0 = time.perf_counter()
-    r_init, r_data, r_free, r_val = (np.random.default_rng(s)
-                                     for s in np.random.SeedSequence(seed).spawn(4))
+    K = len(seeds)
+    rngs = [[np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4)]
+            for seed in seeds]  # per seed: init, training data, free run, validation run
     corpus = make_corpus(cfg)
     n_train = len(corpus["train"])
-    params = init_params(cfg, r_init)
-    m = {k: np.zeros_like(v) for k, v in params.items()}
-    v2 = {k: np.zeros_like(v) for k, v in params.items()}
-    streams = new_streams(cfg, r_data, n_train)
-    state = zero_state(cfg, cfg.batch)
-    snaps, snap_updates = [], []  # seed 0: parameters at update 0 and at every evaluation
-    curves = {"update": [], "train_loss": [], "heldout_loss": [], "val_correct": []}
-    stopped_at = None
+    P = stack([init_params(cfg, r[0]) for r in rngs])
+    m = {k: np.zeros_like(v) for k, v in P.items()}
+    v2 = {k: np.zeros_like(v) for k, v in P.items()}
+    streams = [new_streams(cfg, r[1], n_train) for r in rngs]
+    state = zero_state(cfg, K, cfg.batch)
+    active = np.ones(K, dtype=bool)  # nets still training (not yet stopped)
+    stopped_at = [None] * K
+    i0 = seeds.index(0) if 0 in seeds else None  # seed 0 keeps snapshots for the GIF
+    snaps, snap_updates = [], []
+    curves = [{"update": [], "train_loss": [], "heldout_loss": [], "val_correct": []}
+              for _ in seeds]
     window, last_log = [], time.perf_counter()
     t_train = time.perf_counter()
+    u = 0
     for u in range(1, cfg.updates + 1):
-        if u == 1 and seed == 0:
-            snaps.append({k: p.copy() for k, p in params.items()})
+        if u == 1 and i0 is not None:
+            snaps.append({k: p[i0].copy() for k, p in P.items()})
             snap_updates.append(0)
-        reset = r_data.random(cfg.batch) < cfg.reset_prob  # restart at bar 1, zero state
-        new_order = r_data.integers(n_train, size=streams["order"].shape)
-        if reset.any():
-            streams["pos"][reset] = 0
-            streams["order"][reset] = new_order[reset]
-            state = tuple(np.where(reset[:, None], 0.0, s) for s in state)
-        frames = stream_chunk(streams, corpus["train"], cfg.chunk)
+        chunks = []
+        for k in range(K):  # per net: restarts (bar 1, zero state) and its next chunk
+            reset = rngs[k][1].random(cfg.batch) < cfg.reset_prob
+            new_order = rngs[k][1].integers(n_train, size=streams[k]["order"].shape)
+            streams[k]["pos"][reset] = 0
+            streams[k]["order"][reset] = new_order[reset]
+            for s in state:
+                s[k, reset] = 0.0
+            chunks.append(stream_chunk(streams[k], corpus["train"], cfg.chunk))
+        frames = np.stack(chunks, axis=1)  # (chunk + 1, K, B, units)
         batch = {"x": frames[:-1], "y": frames[1:], "state0": state}
-        cache = forward(params, batch, cfg)
-        value = bce(cache["logits"], batch["y"])
-        if not np.isfinite(value):
-            raise FloatingPointError(f"non-finite loss {value} at update {u}")
-        grads = backward(params, batch, cfg, cache)
-        state = final_state(cache, cfg)  # carried; gradient truncated at the chunk edge
+        cache = forward_k(P, batch, cfg)
+        value = bce_k(cache["logits"], batch["y"])
+        bad = ~np.isfinite(value) & active
+        if bad.any():
+            k = int(np.flatnonzero(bad)[0])
+            raise FloatingPointError(f"non-finite loss {value[k]} at update {u} "
+                                     f"(seed {seeds[k]}, {cfg.experiment}/{cfg.model})")
+        grads = backward_k(P, batch, cfg, cache)
+        state = tuple(s.copy() for s in final_state(cache, cfg))  # carried, gradient cut
         lr = cfg.lr * cfg.lr_decay ** ((u - 1) / max(cfg.updates - 1, 1))
-        apply_update(params, grads, m, v2, u, lr, cfg)
+        apply_update(P, grads, m, v2, u, lr * active, cfg)
         window.append(value)
         if u % cfg.eval_every == 0 or u == cfg.updates:
-            curves["update"].append(u)
-            curves["train_loss"].append(float(np.mean(window)))
-            curves["heldout_loss"].append(heldout_loss(params, cfg, corpus))
+            ho = heldout_loss_k(P, cfg, corpus)
+            tl = np.mean(window, axis=0)
             window = []
-            if seed == 0:
-                snaps.append({k: p.copy() for k, p in params.items()})
+            if i0 is not None and active[i0]:
+                snaps.append({k: p[i0].copy() for k, p in P.items()})
                 snap_updates.append(u)
+            n_ok = np.zeros(K, dtype=int)
             if cfg.val_choruses > 0:  # validation free run: a training chorus as the seed
-                vf, _ = free_run(params, cfg, corpus["train"][0], cfg.val_choruses, r_val)
-                n_ok = int(np.sum(chord_correctness(vf, STEPS_PER_CHORUS) == 1.0))
-                curves["val_correct"].append(n_ok)
-                if n_ok == cfg.val_choruses:
-                    stopped_at = u
-                    break
+                uni = np.stack([r[3].random(STEPS_PER_CHORUS * (cfg.val_choruses + 1))
+                                for r in rngs])
+                vf, _ = free_run_k(P, cfg, corpus["train"][0], cfg.val_choruses, uni)
+                n_ok = np.array([int(np.sum(chord_correctness(f, STEPS_PER_CHORUS) == 1))
+                                 for f in vf])
+            for k in np.flatnonzero(active):
+                curves[k]["update"].append(u)
+                curves[k]["train_loss"].append(float(tl[k]))
+                curves[k]["heldout_loss"].append(float(ho[k]))
+                if cfg.val_choruses > 0:
+                    curves[k]["val_correct"].append(int(n_ok[k]))
+                    if n_ok[k] == cfg.val_choruses:
+                        stopped_at[k] = u
+                        active[k] = False
+            if not active.any():
+                break
         if log is not None and time.perf_counter() - last_log > 5.0:
             last_log = time.perf_counter()
-            log(f"{cfg.experiment}/{cfg.model} seed {seed}: update {u}/{cfg.updates}, "
-                f"{u * cfg.batch * cfg.chunk / STEPS_PER_CHORUS:.0f} choruses seen, "
-                f"loss {value:.4f}, {last_log - t0:.0f} s")
+            log(f"{cfg.experiment}/{cfg.model} seeds {seeds[0]}-{seeds[-1]}: update {u}/"
+                f"{cfg.updates}, {u * cfg.batch * cfg.chunk / STEPS_PER_CHORUS:.0f} choruses"
+                f" seen per net, loss {np.median(value):.4f} (median), "
+                f"{K - active.sum()}/{K} stopped, {last_log - t0:.0f} s")
     train_s = time.perf_counter() - t_train
-    # ----- evaluation: the free run -----
-    seed_roll = corpus["heldout"][0]  # a held-out chorus (its melody never trained on)
+    # ----- evaluation: the free run, a held-out chorus (melody never trained on) as seed
+    seed_roll = corpus["heldout"][0]
+    n_frames = STEPS_PER_CHORUS * (cfg.free_choruses + 1)
     t_free = time.perf_counter()
-    frames, _ = free_run(params, cfg, seed_roll, cfg.free_choruses, r_free)
+    frames, _ = free_run_k(P, cfg, seed_roll, cfg.free_choruses,
+                           np.stack([r[2].random(n_frames) for r in rngs]))
     free_s = time.perf_counter() - t_free
-    per_chorus = chord_correctness(frames, STEPS_PER_CHORUS)
-    correct = per_chorus == 1.0
-    k = min(10, len(correct))
-    wrong = np.flatnonzero(~correct)
-    metrics = {
-        "correct_choruses": int(correct.sum()),
-        "correct_first10": int(correct[:k].sum()),
-        "correct_last10": int(correct[-k:].sum()),
-        "bar_accuracy": float(per_chorus.mean()),
-        "first_wrong_chorus": int(wrong[0] + 1) if len(wrong) else None,
-        "updates_to_stop": stopped_at,
-        "heldout_loss": curves["heldout_loss"][-1],
-        "solved": bool(correct.all()),
-    }
-    if cfg.experiment == "melody":
-        metrics.update(melody_metrics(frames, STEPS_PER_CHORUS, corpus_bars(corpus["train"])))
-    artifacts = {"frames": frames}
-    if snaps:  # the GIF: one fixed free run per training snapshot (evenly chosen)
+    train_bars = corpus_bars(corpus["train"]) if cfg.experiment == "melody" else None
+    gif_rolls = None
+    if i0 is not None:  # the GIF: one fixed free run per training snapshot (evenly chosen)
         pick = np.unique(np.linspace(0, len(snaps) - 1, cfg.snapshots).round().astype(int))
         gif_cfg = replace(cfg, argmax=True)
-        artifacts["snapshot_rolls"] = np.stack(
-            [free_run(snaps[i], gif_cfg, seed_roll, cfg.snapshot_choruses,
-                      np.random.default_rng(0))[0] for i in pick])
-        artifacts["snapshot_updates"] = np.array(snap_updates)[pick]
-    if seed == 0:
-        artifacts.update({f"param_{k}": v for k, v in params.items()})
-    n_updates = stopped_at or cfg.updates
-    steps = n_updates * cfg.batch * cfg.chunk
-    return {
-        "seed": seed, "variant": f"{cfg.experiment}/{cfg.model}",
-        "n_weights": count_weights(cfg), "metrics": metrics,
-        "curves": {**curves, "chorus_bar_fraction": per_chorus.tolist()},
-        "updates": n_updates, "stream_steps_seen": steps, "choruses_seen": steps / STEPS_PER_CHORUS,
-        "train_steps_per_s": steps / train_s,
-        "free_run_steps_per_s": (len(frames) - 1) / free_s,
-        "wall_s": time.perf_counter() - t0, "artifacts": artifacts,
-    }
+        n_gif = STEPS_PER_CHORUS * (cfg.snapshot_choruses + 1)
+        gif_rolls = (free_run_k(stack([snaps[i] for i in pick]), gif_cfg, seed_roll,
+                                cfg.snapshot_choruses, np.zeros((len(pick), n_gif)))[0],
+                     np.array(snap_updates)[pick])
+    records = []
+    for k, seed in enumerate(seeds):
+        per_chorus = chord_correctness(frames[k], STEPS_PER_CHORUS)
+        correct = per_chorus == 1.0
+        n10 = min(10, len(correct))
+        wrong = np.flatnonzero(~correct)
+        metrics = {
+            "correct_choruses": int(correct.sum()),
+            "correct_first10": int(correct[:n10].sum()),
+            "correct_last10": int(correct[-n10:].sum()),
+            "bar_accuracy": float(per_chorus.mean()),
+            "first_wrong_chorus": int(wrong[0] + 1) if len(wrong) else None,
+            "updates_to_stop": stopped_at[k],
+            "heldout_loss": curves[k]["heldout_loss"][-1],
+            "solved": bool(correct.all()),
+        }
+        if train_bars is not None:
+            metrics.update(melody_metrics(frames[k], STEPS_PER_CHORUS, train_bars))
+        artifacts = {"frames": frames[k]}
+        if k == i0:
+            artifacts.update({f"param_{n}": p[k].copy() for n, p in P.items()})
+            artifacts["snapshot_rolls"], artifacts["snapshot_updates"] = gif_rolls
+        n_updates = stopped_at[k] or u
+        steps = n_updates * cfg.batch * cfg.chunk
+        records.append({
+            "seed": seed, "variant": f"{cfg.experiment}/{cfg.model}",
+            "n_weights": count_weights(cfg), "metrics": metrics,
+            "curves": {**curves[k], "chorus_bar_fraction": per_chorus.tolist()},
+            "updates": n_updates, "stream_steps_seen": steps,
+            "choruses_seen": steps / STEPS_PER_CHORUS,
+            "nets_stacked": K,
+            "train_steps_per_s": u * K * cfg.batch * cfg.chunk / train_s,
+            "free_run_steps_per_s": K * (n_frames - 1) / free_s,
+            "wall_s_stacked_group": time.perf_counter() - t0, "artifacts": artifacts,
+        })
+    return records
 
 
-def apply_update(params, grads, m, v2, u, lr, cfg) -> None:
-    """Global-norm clip (training only), then Adam (b1 .9, b2 .999) or plain SGD."""
+def apply_update(P, grads, m, v2, u, lr, cfg) -> None:
+    """Per net: global-norm clip (training only), then Adam (b1 .9, b2 .999) or plain SGD.
+    lr is one learning rate per net (0 freezes a net that has stopped)."""
+    K = len(lr)
     if cfg.clip > 0:
-        norm = np.sqrt(sum(float(np.sum(g * g)) for g in grads.values()))
-        if norm > cfg.clip:
-            grads = {k: g * (cfg.clip / norm) for k, g in grads.items()}
-    for k in params:
+        norm = np.sqrt(sum(np.sum((g * g).reshape(K, -1), axis=1) for g in grads.values()))
+        scale = np.minimum(1.0, cfg.clip / np.maximum(norm, 1e-300))
+        grads = {k: g * scale.reshape((K,) + (1,) * (g.ndim - 1)) for k, g in grads.items()}
+    for k in P:
+        step = lr.reshape((K,) + (1,) * (P[k].ndim - 1))
         if cfg.optimizer == "sgd":
-            params[k] -= lr * grads[k]
+            P[k] -= step * grads[k]
             continue
         m[k] = 0.9 * m[k] + 0.1 * grads[k]
         v2[k] = 0.999 * v2[k] + 0.001 * grads[k] ** 2
         mh, vh = m[k] / (1 - 0.9 ** u), v2[k] / (1 - 0.999 ** u)
-        params[k] -= lr * mh / (np.sqrt(vh) + 1e-8)
+        P[k] -= step * mh / (np.sqrt(vh) + 1e-8)
 
 
 # ---------------------------------------------------------------------------------------
@@ -932,10 +1078,10 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _run_one(job):
-    cfg, seed, quiet = job
+def _run_group(job):
+    cfg, seeds, quiet = job
     log = None if quiet else (lambda s: print(s, flush=True))
-    return train(cfg, seed, log)
+    return train_seeds(cfg, seeds, log)
 
 
 def probe_outdir(outdir: Path) -> str | None:
@@ -973,22 +1119,23 @@ def main(argv=None) -> int:
         parser.error(err)
     exps = EXPERIMENTS if args.experiment == "both" else (args.experiment,)
     models = MODELS if args.model == "both" else (args.model,)
-    jobs = [(replace(cfg, experiment=e, model=m), s, args.quiet)
-            for e in exps for m in models for s in args.seeds]
-    jobs.sort(key=lambda j: (j[0].experiment != "melody", j[1]))  # heavier jobs first
+    # one process per (experiment, model): its seeds train side by side, stacked
+    jobs = [(replace(cfg, experiment=e, model=m), args.seeds, args.quiet)
+            for m in reversed(models) for e in reversed(exps)]  # slowest (RNN) first
     t0 = time.perf_counter()
     try:
         if args.jobs > 1 and len(jobs) > 1:
             import multiprocessing as mp
 
             with mp.get_context("fork").Pool(min(args.jobs, len(jobs))) as pool:
-                records = pool.map(_run_one, jobs, chunksize=1)
+                groups = pool.map(_run_group, jobs, chunksize=1)
         else:
-            records = [_run_one(j) for j in jobs]
+            groups = [_run_group(j) for j in jobs]
     except FloatingPointError as e:
         print(f"stopped: {e}", file=sys.stderr)
         return 1
     wall = time.perf_counter() - t0
+    records = [r for g in groups for r in g]
     write_outputs(args, cfg, records, wall)
     if not args.quiet:
         print(results_table(json.loads((args.outdir / "results.json").read_text())))

@@ -130,7 +130,8 @@ def test_free_run_teacher_forced_equals_batched_forward(model):
     seed_roll = m.make_corpus(cfg)["heldout"][0]
     _, probs = m.free_run(params, cfg, seed_roll, 1, np.random.default_rng(0))
     x = seed_roll[:, None, :]
-    cache = m.forward(params, {"x": x, "y": x, "state0": m.zero_state(cfg, 1)}, cfg)
+    state0 = tuple(s[0] for s in m.zero_state(cfg, 1, 1))
+    cache = m.forward(params, {"x": x, "y": x, "state0": state0}, cfg)
     np.testing.assert_allclose(probs[:95], m.sigmoid(cache["logits"][:95, 0]), rtol=1e-10,
                                atol=1e-12)
 
