@@ -55,21 +55,21 @@ class Config:
 
     experiment: str = "melody"  # "chords" (Exp. 1) or "melody" (Exp. 2: chords + melody)
     model: str = "lstm"  # "lstm" (forget-gate LSTM, memory blocks) or "rnn" (tanh baseline)
-    chord_blocks: int = 4  # LSTM memory blocks that see chords only
+    chord_blocks: int = 8  # LSTM memory blocks that see chords only
     melody_blocks: int = 4  # LSTM memory blocks that see chords + melody (Exp. 2 only)
     cells_per_block: int = 2  # memory cells per block (gates shared inside a block)
     peepholes: bool = False  # peephole weights s_c(t-1) -> y^in, y^phi and s_c(t) -> y^out
-    rnn_chord_units: int = 14  # tanh units of the baseline's chord partition
+    rnn_chord_units: int = 26  # tanh units of the baseline's chord partition
     rnn_melody_units: int = 13  # tanh units of the baseline's melody partition (Exp. 2)
     n_train_choruses: int = 24  # training choruses (one progression, different melodies)
     n_heldout_choruses: int = 8  # held-out choruses: seed of the free run, held-out loss
     corpus_seed: int = 2002  # the corpus is the same for every training seed
-    batch: int = 32  # parallel training streams
+    batch: int = 8  # parallel training streams per net
     chunk: int = 120  # BPTT chunk (steps); state carried across chunks, gradient truncated
     reset_prob: float = 0.125  # per stream and chunk: restart from zero state at bar 1
-    updates: int = 1500  # Adam updates
-    lr: float = 1e-2  # learning rate
-    lr_decay: float = 0.1  # learning rate at the last update = lr * lr_decay (geometric)
+    updates: int = 6000  # Adam updates (at most; see val_choruses)
+    lr: float = 3e-2  # learning rate
+    lr_decay: float = 0.3  # learning rate at the last update = lr * lr_decay (geometric)
     optimizer: str = "adam"  # "adam" or "sgd" (the paper's plain gradient descent)
     clip: float = 1.0  # global gradient-norm clip in the training loop (0 = off)
     forget_bias: float = 2.0  # initial forget-gate bias (gates start open = remembering)
@@ -78,7 +78,7 @@ class Config:
     temperature: float = 0.5  # melody sampling temperature, p ~ y^(1/T)
     argmax: bool = False  # melody by argmax instead of sampling
     eval_every: int = 250  # updates between training-curve evaluations
-    val_choruses: int = 20  # stop training once a free run this long (seeded with a
+    val_choruses: int = 10  # stop training once a free run this long (seeded with a
     # training chorus) has every chorus right; 0 = never stop early
     snapshots: int = 8  # parameter snapshots for the GIF (seed 0 only)
     snapshot_choruses: int = 4  # length of the fixed free run drawn for each snapshot
@@ -86,9 +86,10 @@ class Config:
 
 PRESETS = {
     "paper": Config(),
-    "quick": Config(updates=40, batch=8, chunk=48, free_choruses=3, eval_every=20,
-                    snapshots=3, snapshot_choruses=2,
-                    n_train_choruses=6, n_heldout_choruses=2),
+    "quick": Config(chord_blocks=2, melody_blocks=2, rnn_chord_units=6, rnn_melody_units=4,
+                    updates=40, batch=4, chunk=48, free_choruses=3, eval_every=20,
+                    val_choruses=2, snapshots=3, snapshot_choruses=2, n_train_choruses=6,
+                    n_heldout_choruses=2),
 }
 
 # ---------------------------------------------------------------------------------------
@@ -1121,7 +1122,7 @@ def main(argv=None) -> int:
     models = MODELS if args.model == "both" else (args.model,)
     # one process per (experiment, model): its seeds train side by side, stacked
     jobs = [(replace(cfg, experiment=e, model=m), args.seeds, args.quiet)
-            for m in reversed(models) for e in reversed(exps)]  # slowest (RNN) first
+            for m in models for e in reversed(exps)]  # slowest (melody LSTM) first
     t0 = time.perf_counter()
     try:
         if args.jobs > 1 and len(jobs) > 1:
