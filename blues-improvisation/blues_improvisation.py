@@ -308,6 +308,14 @@ def peepholes(p: dict, lay: dict):
     return p["P_chord"]
 
 
+def block_sum(a: np.ndarray, cpb: int) -> np.ndarray:
+    """Sum over the cells of each block (cells of a block are adjacent on the last axis)."""
+    out = a[..., 0::cpb]
+    for j in range(1, cpb):
+        out = out + a[..., j::cpb]
+    return out
+
+
 def gate_to_cell(lay: dict) -> np.ndarray:
     """Index that repeats [y^in | y^phi | y^out] (3 nb) over the cells (3 nh)."""
     nb, cpb = lay["n_blocks"], lay["cells_per_block"]
@@ -449,7 +457,7 @@ def backward_k(P: dict, batch: dict, cfg: Config, cache: dict) -> dict:
             dy = dY[t] + dy_rec
             dge[..., 2 * nh:] = dy * HS[t]  # <- y^c = y^out h(s_c)
             # <- GE = GATES[..., rep]: a shared gate collects the error of all its cells
-            dZ[t, ..., nh + 2 * nb:] = (dge[..., 2 * nh:].reshape(K, B, nb, cpb).sum(axis=3)
+            dZ[t, ..., nh + 2 * nb:] = (block_sum(dge[..., 2 * nh:], cpb)
                                         * GATES[t, ..., 2 * nb:]
                                         * (1.0 - GATES[t, ..., 2 * nb:]))  # <- sigmoid
             ds = dy * GE[t, ..., 2 * nh:] * (1.0 - HS[t] ** 2) + ds_next  # <- y^c, h=tanh
@@ -459,7 +467,7 @@ def backward_k(P: dict, batch: dict, cfg: Config, cache: dict) -> dict:
             dge[..., nh:2 * nh] = ds * S[t]  # <- s_c = y^phi s_c(t-1) + ...
             dZ[t, ..., :nh] = ds * GE[t, ..., :nh] * (1.0 - G[t] ** 2)  # <- y^in g, tanh
             dZ[t, ..., nh:nh + 2 * nb] = (
-                dge[..., :2 * nh].reshape(K, B, 2 * nb, cpb).sum(axis=3)
+                block_sum(dge[..., :2 * nh], cpb)
                 * GATES[t, ..., :2 * nb] * (1.0 - GATES[t, ..., :2 * nb]))  # <- sigmoid
             ds_next = ds * GE[t, ..., nh:2 * nh]  # <- s_c(t) = y^phi s_c(t-1) + ...
             if Pp is not None:  # <- net_in, net_phi += w s_c(t-1)
