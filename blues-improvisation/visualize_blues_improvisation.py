@@ -125,8 +125,9 @@ def main(argv=None) -> int:
     axes[0].set_xlabel("update")
     axes[0].set_ylabel("held-out next-step cross-entropy")
     axes[1].set_xlabel("update")
-    axes[1].set_ylabel(f"correct choruses in a {res['config']['val_choruses']}-chorus "
-                       "validation free run")
+    nval = res["config"]["val_choruses"]
+    axes[1].set_ylabel(f"validation free run:\ncorrect choruses of {nval}")
+    axes[1].set_ylim(-0.5, nval + 0.5)
     for ax in axes:
         ax.legend(fontsize=8)
     fig.tight_layout()
