@@ -1,0 +1,1200 @@
+"""Blues improvisation with LSTM: a 12-bar blues that does not drift, and that you can hear.
+
+Citation: D. Eck and J. Schmidhuber, "Finding Temporal Structure in Music: Blues
+Improvisation with LSTM Recurrent Networks", Proc. IEEE NNSP 2002, pp. 747-756 (also
+IDSIA-07-02; short version "Learning the Long-Term Structure of the Blues", ICANN 2002).
+
+Claim reproduced: a forget-gate LSTM trained on next-step prediction of a local piano roll
+(12 chord-note units, 13 melody-note units, an eighth note per step, 96 steps per 12-bar
+chorus) learns the blues form; seeded with one chorus and run free with its own outputs fed
+back, it keeps the chord progression exactly "as long as one is willing to listen" (we
+listen for 100 choruses = 9,600 steps) while improvising melodies that are not copies of
+the training melodies. Experiment 1: chords only. Experiment 2: chords + melody, memory
+partitioned into chord blocks and melody blocks with no melody->chord path. A tanh RNN of
+similar size is the baseline on both.
+
+Headline command (10 seeds x {chords, melody} x {lstm, rnn}; writes results.json, run.npz,
+the MIDI and the WAV):
+
+    python blues-improvisation/blues_improvisation.py --jobs 2
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import dataclasses  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+import wave  # noqa: E402
+from dataclasses import dataclass, replace  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+SLUG = "blues_improvisation"
+
+# ---------------------------------------------------------------------------------------
+# Configuration
+# ---------------------------------------------------------------------------------------
+EXPERIMENTS = ("chords", "melody")  # Experiment 1 (chords only), Experiment 2 (+ melody)
+MODELS = ("lstm", "rnn")
+
+
+@dataclass(frozen=True)
+class Config:
+    """One training run: experiment, model, data, optimiser, free-run evaluation."""
+
+    experiment: str = "melody"  # "chords" (Exp. 1) or "melody" (Exp. 2: chords + melody)
+    model: str = "lstm"  # "lstm" (forget-gate LSTM, memory blocks) or "rnn" (tanh baseline)
+    chord_blocks: int = 8  # LSTM memory blocks that see chords only
+    melody_blocks: int = 4  # LSTM memory blocks that see chords + melody (Exp. 2 only)
+    cells_per_block: int = 2  # memory cells per block (gates shared inside a block)
+    peepholes: bool = False  # peephole weights s_c(t-1) -> y^in, y^phi and s_c(t) -> y^out
+    rnn_chord_units: int = 26  # tanh units of the baseline's chord partition
+    rnn_melody_units: int = 13  # tanh units of the baseline's melody partition (Exp. 2)
+    n_train_choruses: int = 24  # training choruses (one progression, different melodies)
+    n_heldout_choruses: int = 8  # held-out choruses: seed of the free run, held-out loss
+    corpus_seed: int = 2002  # the corpus is the same for every training seed
+    batch: int = 8  # parallel training streams per net
+    chunk: int = 120  # BPTT chunk (steps); state carried across chunks, gradient truncated
+    reset_prob: float = 0.125  # per stream and chunk: restart from zero state at bar 1
+    updates: int = 6000  # Adam updates (at most; see val_choruses)
+    lr: float = 3e-2  # learning rate
+    lr_decay: float = 0.3  # learning rate at the last update = lr * lr_decay (geometric)
+    optimizer: str = "adam"  # "adam" or "sgd" (the paper's plain gradient descent)
+    clip: float = 1.0  # global gradient-norm clip in the training loop (0 = off)
+    forget_bias: float = 2.0  # initial forget-gate bias (gates start open = remembering)
+    init_scale: float = 0.1  # weights ~ U[-init_scale, init_scale]
+    free_choruses: int = 100  # choruses generated after the one-chorus seed
+    temperature: float = 0.5  # melody sampling temperature, p ~ y^(1/T)
+    argmax: bool = False  # melody by argmax instead of sampling
+    eval_every: int = 250  # updates between training-curve evaluations
+    val_choruses: int = 10  # stop training once a free run this long (seeded with a
+    # training chorus) has every chorus right; 0 = never stop early
+    snapshots: int = 8  # parameter snapshots for the GIF (seed 0 only)
+    snapshot_choruses: int = 4  # length of the fixed free run drawn for each snapshot
+
+
+PRESETS = {
+    "paper": Config(),
+    "quick": Config(chord_blocks=2, melody_blocks=2, rnn_chord_units=6, rnn_melody_units=4,
+                    updates=40, batch=4, chunk=48, free_choruses=3, eval_every=20,
+                    val_choruses=2, snapshots=3, snapshot_choruses=2, n_train_choruses=6,
+                    n_heldout_choruses=2),
+}
+
+# ---------------------------------------------------------------------------------------
+# Task: the local piano roll (Eck & Schmidhuber 2002, "Data representation")
+# ---------------------------------------------------------------------------------------
+STEPS_PER_BAR = 8  # an eighth note per step, 4/4
+BARS = 12
+STEPS_PER_CHORUS = STEPS_PER_BAR * BARS  # 96
+N_CHORD = 12  # chord-note units: C3..B3 (MIDI 48..59)
+N_MELODY = 13  # melody-note units: C4..C5 (MIDI 60..72)
+CHORD_MIDI0, MELODY_MIDI0 = 48, 60
+# A standard 12-bar blues in C with the bar-12 turnaround; dominant sevenths.
+PROGRESSION = ("C7", "C7", "C7", "C7", "F7", "F7", "C7", "C7", "G7", "F7", "C7", "G7")
+# Voicings as pitch classes inside the one chord octave (multi-hot, 4 notes each).
+VOICINGS = {"C7": (0, 4, 7, 10), "F7": (0, 3, 5, 9), "G7": (2, 5, 7, 11)}
+BLUES_SCALE = (0, 3, 5, 6, 7, 10, 12)  # C Eb F F# G Bb C' as melody units
+# Bar rhythms (durations in eighths, summing to 8) the melody generator draws from.
+RHYTHMS = ((2, 2, 2, 2), (1, 1, 2, 2, 2), (2, 1, 1, 2, 2), (3, 1, 2, 2), (4, 2, 2),
+           (2, 2, 4), (1, 1, 1, 1, 2, 2), (2, 2, 1, 1, 2), (3, 3, 2), (4, 4))
+
+
+def chord_roll() -> np.ndarray:
+    """The progression as a (96, 12) multi-hot piano roll, each chord held for its bar."""
+    roll = np.zeros((STEPS_PER_CHORUS, N_CHORD))
+    for bar, name in enumerate(PROGRESSION):
+        roll[bar * STEPS_PER_BAR:(bar + 1) * STEPS_PER_BAR, list(VOICINGS[name])] = 1.0
+    return roll
+
+
+def chord_tones_melody(name: str) -> np.ndarray:
+    """Melody units (0..12) that are tones of the chord `name` (pitch classes match)."""
+    pcs = set(VOICINGS[name])
+    return np.array([u for u in range(N_MELODY) if u % 12 in pcs])
+
+
+def melody_chorus(rng: np.random.Generator) -> np.ndarray:
+    """One chorus of melody as 96 note indices (0..12), always one note sounding.
+
+    Generator: each bar draws a rhythm from RHYTHMS; the bar's first note is a chord tone
+    of the bar's chord that lies on the blues scale, nearest to the previous note; later
+    notes take a random walk of -2..+2 blues-scale degrees (no zero step), reflected at the
+    scale's ends. A note is held for its duration (held = repeated in the piano roll).
+    """
+    scale = np.array(BLUES_SCALE)
+    notes = np.empty(STEPS_PER_CHORUS, dtype=np.int64)
+    deg = int(rng.integers(len(scale)))
+    t = 0
+    for name in PROGRESSION:
+        anchors = np.intersect1d(chord_tones_melody(name), scale)
+        rhythm = RHYTHMS[int(rng.integers(len(RHYTHMS)))]
+        for k, dur in enumerate(rhythm):
+            if k == 0:
+                dist = np.abs(anchors - scale[deg])
+                best = anchors[dist == dist.min()]
+                deg = int(np.searchsorted(scale, best[int(rng.integers(len(best)))]))
+            else:
+                step = int(rng.choice((-2, -1, 1, 2)))
+                deg = deg + step
+                if deg < 0 or deg >= len(scale):
+                    deg = deg - 2 * step
+            notes[t:t + dur] = scale[deg]
+            t += dur
+    return notes
+
+
+def make_corpus(cfg: Config) -> dict:
+    """Training and held-out choruses: (n, 96, n_units) piano rolls over the progression."""
+    rng = np.random.default_rng(cfg.corpus_seed)
+    n = cfg.n_train_choruses + cfg.n_heldout_choruses
+    chords = np.broadcast_to(chord_roll(), (n, STEPS_PER_CHORUS, N_CHORD))
+    if cfg.experiment == "chords":
+        rolls = np.array(chords)
+    else:
+        mel = np.zeros((n, STEPS_PER_CHORUS, N_MELODY))
+        for k in range(n):
+            mel[k, np.arange(STEPS_PER_CHORUS), melody_chorus(rng)] = 1.0
+        rolls = np.concatenate([chords, mel], axis=2)
+    return {"train": rolls[:cfg.n_train_choruses], "heldout": rolls[cfg.n_train_choruses:]}
+
+
+def n_units(cfg: Config) -> int:
+    """Input units = output units: 12 chord notes (+ 13 melody notes in Exp. 2)."""
+    return N_CHORD + (N_MELODY if cfg.experiment == "melody" else 0)
+
+
+# ---------------------------------------------------------------------------------------
+# Streams: next-step prediction over an endless concatenation of choruses
+# ---------------------------------------------------------------------------------------
+def new_streams(cfg: Config, rng: np.random.Generator, n_train: int) -> dict:
+    """Per stream: position since its last restart and a random order of choruses."""
+    return {"pos": np.zeros(cfg.batch, dtype=np.int64),
+            "order": rng.integers(n_train, size=(cfg.batch, 64))}
+
+
+def stream_chunk(streams: dict, rolls: np.ndarray, length: int) -> np.ndarray:
+    """Frames pos..pos+length of every stream, (length + 1, B, units); advances pos."""
+    t = streams["pos"][None, :] + np.arange(length + 1)[:, None]  # (L+1, B)
+    order = streams["order"]
+    cho = order[np.arange(order.shape[0])[None, :], (t // STEPS_PER_CHORUS) % order.shape[1]]
+    frames = rolls[cho, t % STEPS_PER_CHORUS]
+    streams["pos"] += length
+    return frames
+
+
+def sample_batch(cfg: Config, rng: np.random.Generator) -> dict:
+    """A training batch: inputs x_t = frame t, targets y_t = frame t+1, start state s0.
+
+    Starting frames are at random phases of the chorus and the start state is random
+    (as a carried state would be), so the check covers the state paths too.
+    """
+    corpus = make_corpus(cfg)
+    streams = new_streams(cfg, rng, len(corpus["train"]))
+    streams["pos"] = rng.integers(STEPS_PER_CHORUS, size=cfg.batch)
+    frames = stream_chunk(streams, corpus["train"], cfg.chunk)
+    lay = layout(cfg)
+    state0 = tuple(rng.uniform(-0.5, 0.5, size=(cfg.batch, lay["n_hidden"]))
+                   for _ in range(2 if cfg.model == "lstm" else 1))
+    return {"x": frames[:-1], "y": frames[1:], "state0": state0}
+
+
+# ---------------------------------------------------------------------------------------
+# Model layout: the partition (chord memory never sees melody)
+# ---------------------------------------------------------------------------------------
+def layout(cfg: Config) -> dict:
+    """Index sets of the fused weight matrices and which part owns them.
+
+    Hidden units (LSTM cells or RNN units) come as [chord part | melody part]. The fused
+    pre-activation W has rows [x (chord units, melody units) | y_{t-1} | bias] and columns
+    (LSTM) [cell inputs net_c | input gates | forget gates | output gates], or (RNN) the
+    units. The chord part's columns read only chord inputs, chord units and the bias;
+    chord outputs read only chord units. Params hold only those blocks: the melody->chord
+    weights do not exist.
+    """
+    nu, melody = n_units(cfg), cfg.experiment == "melody"
+    if cfg.model == "lstm":
+        nb_c, nb_m = cfg.chord_blocks, cfg.melody_blocks if melody else 0
+        nb, cpb = nb_c + nb_m, cfg.cells_per_block
+        nh, nh_c = nb * cpb, nb_c * cpb
+        chord_cols = np.concatenate([np.arange(nh_c)] + [nh + k * nb + np.arange(nb_c)
+                                                          for k in range(3)])
+        n_cols = nh + 3 * nb
+    else:
+        nh_c = cfg.rnn_chord_units
+        nh = nh_c + (cfg.rnn_melody_units if melody else 0)
+        nb = cpb = 0
+        chord_cols, n_cols = np.arange(nh_c), nh
+    melody_cols = np.setdiff1d(np.arange(n_cols), chord_cols)
+    chord_rows = np.concatenate([np.arange(N_CHORD), nu + np.arange(nh_c), [nu + nh]])
+    return {"n_units": nu, "n_hidden": nh, "n_hidden_chord": nh_c, "n_blocks": nb,
+            "cells_per_block": cpb, "n_cols": n_cols, "n_rows": nu + nh + 1,
+            "chord_rows": chord_rows, "chord_cols": chord_cols, "melody_cols": melody_cols,
+            "chord_out_rows": np.concatenate([np.arange(nh_c), [nh]]), "melody": melody}
+
+
+def init_params(cfg: Config, rng: np.random.Generator) -> dict:
+    """U[-a, a] weights; forget-gate biases +forget_bias; output biases at the data mean."""
+    lay = layout(cfg)
+    a = cfg.init_scale
+    p = {"W_chord": rng.uniform(-a, a, (len(lay["chord_rows"]), len(lay["chord_cols"]))),
+         "V_chord": rng.uniform(-a, a, (len(lay["chord_out_rows"]), N_CHORD))}
+    p["V_chord"][-1] = np.log(4 / 8)  # logit of 4 of 12 notes on
+    if lay["melody"]:
+        p["W_melody"] = rng.uniform(-a, a, (lay["n_rows"], len(lay["melody_cols"])))
+        p["V_melody"] = rng.uniform(-a, a, (lay["n_hidden"] + 1, N_MELODY))
+        p["V_melody"][-1] = np.log(1 / 12)  # logit of 1 of 13 notes on
+    if cfg.model == "lstm" and cfg.peepholes:
+        nhc = lay["n_hidden_chord"]
+        p["P_chord"] = rng.uniform(-a, a, (3, nhc))
+        if lay["melody"]:
+            p["P_melody"] = rng.uniform(-a, a, (3, lay["n_hidden"] - nhc))
+    if cfg.model == "lstm":
+        W = assemble_W(stack([p]), lay)
+        nh, nb = lay["n_hidden"], lay["n_blocks"]
+        W[0, -1, nh + nb:nh + 2 * nb] = cfg.forget_bias
+        split_W(W, p, lay)
+        p["W_chord"] = p["W_chord"][0]
+        if lay["melody"]:
+            p["W_melody"] = p["W_melody"][0]
+    return {k: np.ascontiguousarray(v) for k, v in p.items()}
+
+
+def assemble_W(p: dict, lay: dict) -> np.ndarray:
+    """The fused (K, rows, cols) matrices of K stacked nets, zeros where the partition
+    forbids a weight."""
+    K = p["W_chord"].shape[0]
+    W = np.zeros((K, lay["n_rows"], lay["n_cols"]))
+    W[:, lay["chord_rows"][:, None], lay["chord_cols"][None, :]] = p["W_chord"]
+    if lay["melody"]:
+        W[:, :, lay["melody_cols"]] = p["W_melody"]
+    return W
+
+
+def split_W(W: np.ndarray, p: dict, lay: dict) -> None:
+    """Inverse of assemble_W (also maps a fused gradient onto the parameter blocks)."""
+    p["W_chord"] = W[:, lay["chord_rows"][:, None], lay["chord_cols"][None, :]]
+    if lay["melody"]:
+        p["W_melody"] = W[:, :, lay["melody_cols"]]
+
+
+def assemble_V(p: dict, lay: dict) -> np.ndarray:
+    """Output weights (K, n_hidden + 1, n_units): chord outputs read chord units only."""
+    K = p["V_chord"].shape[0]
+    V = np.zeros((K, lay["n_hidden"] + 1, lay["n_units"]))
+    V[:, lay["chord_out_rows"][:, None], np.arange(N_CHORD)[None, :]] = p["V_chord"]
+    if lay["melody"]:
+        V[:, :, N_CHORD:] = p["V_melody"]
+    return V
+
+
+def peepholes(p: dict, lay: dict):
+    """Peephole weights (K, 3, nh) from each cell to its own block's in/forget/out gates."""
+    if "P_chord" not in p:
+        return None
+    if lay["melody"]:
+        return np.concatenate([p["P_chord"], p["P_melody"]], axis=-1)
+    return p["P_chord"]
+
+
+def block_sum(a: np.ndarray, cpb: int) -> np.ndarray:
+    """Sum over the cells of each block (cells of a block are adjacent on the last axis)."""
+    out = a[..., 0::cpb]
+    for j in range(1, cpb):
+        out = out + a[..., j::cpb]
+    return out
+
+
+def gate_to_cell(lay: dict) -> np.ndarray:
+    """Index that repeats [y^in | y^phi | y^out] (3 nb) over the cells (3 nh)."""
+    nb, cpb = lay["n_blocks"], lay["cells_per_block"]
+    return np.repeat(np.arange(3 * nb), cpb)
+
+
+def count_weights(cfg: Config) -> int:
+    return sum(v.size for v in init_params(cfg, np.random.default_rng(0)).values())
+
+
+def stack(params_list: list) -> dict:
+    """K nets' parameters stacked on a leading axis: one numpy call steps all K nets."""
+    return {k: np.stack([p[k] for p in params_list]) for k in params_list[0]}
+
+
+def lift(batch: dict) -> dict:
+    """A one-net batch as a K = 1 stacked batch: x (T, B, u) -> (T, 1, B, u)."""
+    return {"x": batch["x"][:, None], "y": batch["y"][:, None],
+            "state0": tuple(s[None] for s in batch["state0"])}
+
+
+# ---------------------------------------------------------------------------------------
+# Forward pass (K stacked nets; the one-net API below lifts to K = 1)
+# ---------------------------------------------------------------------------------------
+def sigmoid(a):
+    return 0.5 * (1.0 + np.tanh(0.5 * a))
+
+
+def forward_k(P: dict, batch: dict, cfg: Config) -> dict:
+    """Run K nets over their batches, x (T, K, B, u); return the cache for backward_k."""
+    lay = layout(cfg)
+    W, V = assemble_W(P, lay), assemble_V(P, lay)
+    x = batch["x"]
+    T, K, B, nu = x.shape
+    nh = lay["n_hidden"]
+    Wh = W[:, nu:nu + nh]
+    Zx = x @ W[:, :nu] + W[:, -1][:, None, :]  # input part of every net, once: (T,K,B,c)
+    Y = np.empty((T + 1, K, B, nh))  # Y[t+1] = y^c(t) (cell / unit outputs); Y[0] = start
+    cache = {"W": W, "V": V, "lay": lay, "Y": Y}
+    if cfg.model == "lstm":
+        nb, cpb = lay["n_blocks"], lay["cells_per_block"]
+        Y[0], S0 = batch["state0"]
+        S = np.empty((T + 1, K, B, nh))  # S[t+1] = s_c(t), the cell states (CEC)
+        S[0] = S0
+        G = np.empty((T, K, B, nh))  # g(net_c)
+        GATES = np.empty((T, K, B, 3 * nb))  # y^in, y^phi (forget), y^out per block
+        GE = np.empty((T, K, B, 3 * nh))  # the same, repeated over each block's cells
+        HS = np.empty((T, K, B, nh))  # h(s_c)
+        rep = gate_to_cell(lay)
+        Pp = peepholes(P, lay)  # (K, 3, nh): s_c(t-1) -> y^in, y^phi; s_c(t) -> y^out
+        for t in range(T):
+            z = Zx[t] + Y[t] @ Wh  # net_c, net_in, net_phi, net_out
+            if Pp is not None:  # peepholes: net_in, net_phi += sum_v w_v s_c^v(t-1)
+                z[..., nh:nh + 2 * nb] += (S[t][:, :, None, :] * Pp[:, None, :2]).reshape(
+                    K, B, 2 * nb, cpb).sum(axis=3)
+            G[t] = np.tanh(z[..., :nh])  # g(net_c) = tanh
+            GATES[t, ..., :2 * nb] = sigmoid(z[..., nh:nh + 2 * nb])  # y^in, y^phi
+            GE[t, ..., :2 * nh] = GATES[t][..., rep[:2 * nh]]  # shared inside a block
+            # s_c(t) = y^phi s_c(t-1) + y^in g(net_c)
+            S[t + 1] = GE[t, ..., nh:2 * nh] * S[t] + GE[t, ..., :nh] * G[t]
+            if Pp is not None:  # peephole: net_out += sum_v w_v s_c^v(t)
+                z[..., nh + 2 * nb:] += (S[t + 1] * Pp[:, None, 2]).reshape(
+                    K, B, nb, cpb).sum(axis=3)
+            GATES[t, ..., 2 * nb:] = sigmoid(z[..., nh + 2 * nb:])  # y^out
+            GE[t, ..., 2 * nh:] = GATES[t][..., 2 * nb + rep[:nh]]
+            HS[t] = np.tanh(S[t + 1])  # h(s_c) = tanh
+            Y[t + 1] = GE[t, ..., 2 * nh:] * HS[t]  # y^c = y^out h(s_c)
+        cache.update(S=S, G=G, GATES=GATES, GE=GE, HS=HS)
+    else:
+        Y[0] = batch["state0"][0]
+        for t in range(T):
+            Y[t + 1] = np.tanh(Zx[t] + Y[t] @ Wh)  # h_t = tanh(W_x x_t + W_h h_{t-1} + b)
+    cache["logits"] = Y[1:] @ V[:, :nh] + V[:, -1][:, None, :]  # y^k = sigmoid(logits)
+    return cache
+
+
+def final_state(cache: dict, cfg: Config) -> tuple:
+    return (cache["Y"][-1], cache["S"][-1]) if cfg.model == "lstm" else (cache["Y"][-1],)
+
+
+# ---------------------------------------------------------------------------------------
+# Loss (sigmoid outputs, cross-entropy) and backward pass
+# ---------------------------------------------------------------------------------------
+def bce_k(logits: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per net: cross-entropy of the sigmoid outputs, mean over units, steps, streams."""
+    return np.mean(np.logaddexp(0.0, logits) - y * logits, axis=(0, 2, 3))
+
+
+def loss(params: dict, batch: dict, cfg: Config) -> float:
+    """The loss of one net: mean cross-entropy per output unit and step (O(1))."""
+    b = lift(batch)
+    return float(bce_k(forward_k(stack([params]), b, cfg)["logits"], b["y"])[0])
+
+
+def loss_and_grads(params: dict, batch: dict, cfg: Config) -> tuple[float, dict]:
+    """Full BPTT gradient of `loss` (every path; the start state is data, not a param)."""
+    P, b = stack([params]), lift(batch)
+    cache = forward_k(P, b, cfg)
+    grads = backward_k(P, b, cfg, cache)
+    value = float(bce_k(cache["logits"], b["y"])[0])
+    return value, {k: np.ascontiguousarray(g[0]) for k, g in grads.items()}
+
+
+def forward(params: dict, batch: dict, cfg: Config) -> dict:
+    """One net's forward pass: {"logits": (T, B, units)}."""
+    return {"logits": forward_k(stack([params]), lift(batch), cfg)["logits"][:, 0]}
+
+
+def _sum_tb(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """sum over steps and streams of outer products: (T,K,B,i), (T,K,B,j) -> (K,i,j)."""
+    T, K, B, i = a.shape
+    return (a.transpose(1, 3, 0, 2).reshape(K, i, T * B)
+            @ b.transpose(1, 0, 2, 3).reshape(K, T * B, -1))
+
+
+def backward_k(P: dict, batch: dict, cfg: Config, cache: dict) -> dict:
+    """Hand-written BPTT through the cache of `forward_k`; grads keyed like P."""
+    lay, W, V, Y = cache["lay"], cache["W"], cache["V"], cache["Y"]
+    x, y = batch["x"], batch["y"]
+    T, K, B, nu = x.shape
+    nh = lay["n_hidden"]
+    Wh_T = W[:, nu:nu + nh].transpose(0, 2, 1).copy()
+    # dL/dlogits = (sigmoid(logits) - y) / (T B units)          <- bce
+    dlog = (sigmoid(cache["logits"]) - y) / (T * B * nu)
+    dV = np.empty_like(V)
+    dV[:, :nh], dV[:, -1] = _sum_tb(Y[1:], dlog), dlog.sum(axis=(0, 2))  # <- Y V + b
+    dY = dlog @ V[:, :nh].transpose(0, 2, 1)  # <- logits = Y V + b
+    dZ = np.empty((T, K, B, lay["n_cols"]))
+    dy_rec = np.zeros((K, B, nh))  # error reaching y^c(t) through the nets of step t+1
+    grads: dict = {}
+    if cfg.model == "lstm":
+        nb, cpb = lay["n_blocks"], lay["cells_per_block"]
+        S, G, GATES, GE, HS = (cache[k] for k in ("S", "G", "GATES", "GE", "HS"))
+        ds_next = np.zeros((K, B, nh))  # error on s_c(t) arriving from s_c(t+1)
+        dge = np.empty((K, B, 3 * nh))  # error on the cell-expanded gates
+        rep = gate_to_cell(lay)
+        Pp = peepholes(P, lay)
+        for t in range(T - 1, -1, -1):
+            dy = dY[t] + dy_rec
+            dge[..., 2 * nh:] = dy * HS[t]  # <- y^c = y^out h(s_c)
+            # <- GE = GATES[..., rep]: a shared gate collects the error of all its cells
+            dZ[t, ..., nh + 2 * nb:] = (block_sum(dge[..., 2 * nh:], cpb)
+                                        * GATES[t, ..., 2 * nb:]
+                                        * (1.0 - GATES[t, ..., 2 * nb:]))  # <- sigmoid
+            ds = dy * GE[t, ..., 2 * nh:] * (1.0 - HS[t] ** 2) + ds_next  # <- y^c, h=tanh
+            if Pp is not None:  # <- net_out += w s_c(t)
+                ds += dZ[t][..., nh + 2 * nb + rep[:nh]] * Pp[:, None, 2]
+            dge[..., :nh] = ds * G[t]  # <- s_c = ... + y^in g(net_c)
+            dge[..., nh:2 * nh] = ds * S[t]  # <- s_c = y^phi s_c(t-1) + ...
+            dZ[t, ..., :nh] = ds * GE[t, ..., :nh] * (1.0 - G[t] ** 2)  # <- y^in g, tanh
+            dZ[t, ..., nh:nh + 2 * nb] = (
+                block_sum(dge[..., :2 * nh], cpb)
+                * GATES[t, ..., :2 * nb] * (1.0 - GATES[t, ..., :2 * nb]))  # <- sigmoid
+            ds_next = ds * GE[t, ..., nh:2 * nh]  # <- s_c(t) = y^phi s_c(t-1) + ...
+            if Pp is not None:  # <- net_in, net_phi += w s_c(t-1)
+                dif = dZ[t][..., nh + rep[:2 * nh]].reshape(K, B, 2, nh)
+                ds_next += (dif * Pp[:, None, :2]).sum(axis=2)
+            dy_rec = dZ[t] @ Wh_T  # <- z(t) = ... + y^c(t-1) W_h
+        if Pp is not None:  # <- the peephole terms, summed over steps and streams
+            dGE = dZ[..., nh + rep].reshape(T, K, B, 3, nh)
+            dP = np.empty((K, 3, nh))
+            dP[:, :2] = np.einsum("tkbgh,tkbh->kgh", dGE[..., :2, :], S[:-1])
+            dP[:, 2] = np.einsum("tkbh,tkbh->kh", dGE[..., 2, :], S[1:])
+            nhc = lay["n_hidden_chord"]
+            grads["P_chord"] = dP[..., :nhc]
+            if lay["melody"]:
+                grads["P_melody"] = dP[..., nhc:]
+    else:
+        for t in range(T - 1, -1, -1):
+            dZ[t] = (dY[t] + dy_rec) * (1.0 - Y[t + 1] ** 2)  # <- h_t = tanh(z_t)
+            dy_rec = dZ[t] @ Wh_T  # <- z_t = ... + h_{t-1} W_h
+    dW = np.empty_like(W)
+    dW[:, :nu] = _sum_tb(x, dZ)  # <- Zx = x W_x
+    dW[:, nu:nu + nh] = _sum_tb(Y[:-1], dZ)  # <- z_t = ... + y(t-1) W_h
+    dW[:, -1] = dZ.sum(axis=(0, 2))  # <- + b
+    split_W(dW, grads, lay)  # the fused gradient restricted to the weights that exist
+    grads["V_chord"] = dV[:, lay["chord_out_rows"][:, None], np.arange(N_CHORD)[None, :]]
+    if lay["melody"]:
+        grads["V_melody"] = dV[:, :, N_CHORD:]
+    return {k: grads[k] for k in P}
+
+
+GRADCHECK_CASES = [
+    ("chords_lstm", Config(experiment="chords", model="lstm", chord_blocks=2, batch=3,
+                           chunk=10, n_train_choruses=2, n_heldout_choruses=1)),
+    ("melody_lstm", Config(experiment="melody", model="lstm", chord_blocks=2,
+                           melody_blocks=2, batch=3, chunk=10, n_train_choruses=2,
+                           n_heldout_choruses=1)),
+    ("chords_lstm_peephole", Config(experiment="chords", model="lstm", chord_blocks=2,
+                                    peepholes=True, batch=3, chunk=10, n_train_choruses=2,
+                                    n_heldout_choruses=1)),
+    ("melody_lstm_peephole", Config(experiment="melody", model="lstm", chord_blocks=2,
+                                    melody_blocks=2, peepholes=True, batch=3, chunk=10,
+                                    n_train_choruses=2, n_heldout_choruses=1)),
+    ("chords_rnn", Config(experiment="chords", model="rnn", rnn_chord_units=4, batch=3,
+                          chunk=10, n_train_choruses=2, n_heldout_choruses=1)),
+    ("melody_rnn", Config(experiment="melody", model="rnn", rnn_chord_units=3,
+                          rnn_melody_units=3, batch=3, chunk=10, n_train_choruses=2,
+                          n_heldout_choruses=1)),
+]
+
+
+# ---------------------------------------------------------------------------------------
+# Free run: seed with one chorus, then feed the outputs back as the next inputs
+# ---------------------------------------------------------------------------------------
+def free_run(params: dict, cfg: Config, seed_roll: np.ndarray, n_choruses: int,
+             rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """One net's free run (see free_run_k): frames (96 (n+1), units), outputs y."""
+    frames, probs = free_run_k(stack([params]), cfg, seed_roll, n_choruses,
+                               rng.random((1, STEPS_PER_CHORUS * (n_choruses + 1))))
+    return frames[0], probs[0]
+
+
+def free_run_k(P: dict, cfg: Config, seed_roll: np.ndarray, n_choruses: int,
+               uniforms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """K nets run free, stepped together.
+
+    Frames 0..95 are the seed (teacher forced); frame f > 95 is the net's prediction made
+    at input frame f-1. Chords: output > 0.5. Melody: one note, sampled with
+    p ~ y^(1/T) over the 13 melody outputs (or argmax) using uniforms[k, f]. Returns
+    (frames uint8 (K, 96 (n+1), units), outputs y (K, 96 (n+1) - 1, units), y[f]
+    predicting frame f+1).
+    """
+    lay = layout(cfg)
+    W, V = assemble_W(P, lay), assemble_V(P, lay)
+    K = W.shape[0]
+    nu, nh = lay["n_units"], lay["n_hidden"]
+    Wx, Wh, b, Vh, c = W[:, :nu], W[:, nu:nu + nh], W[:, -1], V[:, :nh], V[:, -1]
+    n_frames = STEPS_PER_CHORUS * (n_choruses + 1)
+    frames = np.zeros((K, n_frames, nu), dtype=np.uint8)
+    frames[:, :STEPS_PER_CHORUS] = seed_roll
+    probs = np.empty((K, n_frames - 1, nu))
+    y = np.zeros((K, 1, nh))
+    s = np.zeros((K, 1, nh))
+    lstm = cfg.model == "lstm"
+    rep = gate_to_cell(lay) if lstm else None
+    Pp = peepholes(P, lay) if lstm else None
+    nb, cpb = lay["n_blocks"], lay["cells_per_block"]
+    inv_t = 0.0 if cfg.argmax else 1.0 / cfg.temperature
+    xf = frames[:, :1].astype(np.float64)
+    for f in range(n_frames - 1):
+        xf[:, 0] = frames[:, f]
+        z = xf @ Wx + y @ Wh + b[:, None]  # (K, 1, cols)
+        if lstm:
+            if Pp is not None:  # peepholes s_c(t-1) -> net_in, net_phi
+                z[..., nh:nh + 2 * nb] += (s * Pp[:, :2]).reshape(K, 1, 2 * nb, cpb).sum(3)
+            ge = sigmoid(z[..., nh:nh + 2 * nb])[..., rep[:2 * nh]]  # y^in, y^phi per cell
+            s = ge[..., nh:] * s + ge[..., :nh] * np.tanh(z[..., :nh])  # s_c = y^phi s + y^in g
+            if Pp is not None:  # peephole s_c(t) -> net_out
+                z[..., nh + 2 * nb:] += (s * Pp[:, 2:]).reshape(K, 1, nb, cpb).sum(3)
+            y = sigmoid(z[..., nh + 2 * nb:])[..., rep[:nh]] * np.tanh(s)  # y^out h(s_c)
+        else:
+            y = np.tanh(z)  # h_t = tanh(W x_t + W_h h_{t-1} + b)
+        out = sigmoid(y @ Vh + c[:, None])[:, 0]
+        probs[:, f] = out
+        if f + 1 < STEPS_PER_CHORUS:
+            continue
+        frames[:, f + 1, :N_CHORD] = out[:, :N_CHORD] > 0.5
+        if lay["melody"]:
+            note = melody_choice(out[:, N_CHORD:], inv_t, uniforms[:, f])
+            frames[np.arange(K), f + 1, N_CHORD + note] = 1
+    return frames, probs
+
+
+def melody_choice(y_mel: np.ndarray, inv_t: float, u) -> np.ndarray:
+    """Per net, a melody unit sampled with p ~ y^(1/T) using the uniform u; inv_t = 0 ->
+    argmax. y_mel (K, 13) or (13,)."""
+    y2 = np.atleast_2d(y_mel)
+    if inv_t == 0.0:
+        pick = np.argmax(y2, axis=1)
+    else:
+        cdf = np.cumsum(np.exp(inv_t * np.log(np.maximum(y2, 1e-300))), axis=1)
+        u2 = np.reshape(u, (-1, 1)) * cdf[:, -1:]
+        pick = np.minimum(np.sum(cdf <= u2, axis=1), y2.shape[1] - 1)
+    return pick if np.ndim(y_mel) == 2 else int(pick[0])
+
+
+# ---------------------------------------------------------------------------------------
+# The paper's criterion, made measurable: is the form kept, chorus after chorus?
+# ---------------------------------------------------------------------------------------
+def chord_correctness(frames: np.ndarray, start: int) -> np.ndarray:
+    """Per chorus, the fraction of its 12 bars whose chord is right.
+
+    Frame f (absolute index, f = 0 the seed's first step) belongs to bar (f mod 96) // 8
+    of the progression; a bar is right when all 8 of its frames hold exactly that bar's
+    voicing. `start` (a multiple of 96) is the first generated frame.
+    """
+    assert start % STEPS_PER_CHORUS == 0 and (len(frames) - start) % STEPS_PER_CHORUS == 0
+    f = np.arange(start, len(frames))
+    target = chord_roll()[f % STEPS_PER_CHORUS].astype(np.uint8)
+    step_ok = np.all(frames[start:, :N_CHORD] == target, axis=1)
+    bar_ok = step_ok.reshape(-1, STEPS_PER_BAR).all(axis=1)
+    return bar_ok.reshape(-1, BARS).mean(axis=1)
+
+
+def melody_notes(frames: np.ndarray) -> np.ndarray:
+    """Melody unit per frame (argmax; the corpus and the free run always sound one note)."""
+    return np.argmax(frames[:, N_CHORD:N_CHORD + N_MELODY], axis=1)
+
+
+def corpus_bars(rolls: np.ndarray) -> set:
+    """All bar-long melody patterns (8 note indices) in a set of choruses."""
+    notes = melody_notes(rolls.reshape(-1, rolls.shape[-1])).reshape(-1, STEPS_PER_BAR)
+    return {tuple(b) for b in notes.tolist()}
+
+
+def melody_metrics(frames: np.ndarray, start: int, train_bars: set) -> dict:
+    """Melody statistics of frames[start:], each frame judged against the chord it sounds
+    with (the same frame's chord notes).
+
+    chord_tone_rate: share of melody steps whose pitch class is in the sounding chord;
+    scale_tone_rate: share on the blues scale; notes_per_bar: onsets per bar, an onset
+    being a step whose note differs from the step before (held = repeated in the roll);
+    novelty: share of bars whose 8-note pattern is not a bar of the training corpus.
+    """
+    notes = melody_notes(frames)
+    gen = notes[start:]
+    chord = frames[start:, :N_CHORD].astype(bool)
+    chord_tone = chord[np.arange(len(gen)), gen % 12]
+    prev = notes[start - 1:len(notes) - 1] if start > 0 else np.r_[-1, notes[:-1]]
+    onsets = (gen != prev).reshape(-1, STEPS_PER_BAR).sum(axis=1)
+    bars = gen.reshape(-1, STEPS_PER_BAR).tolist()
+    return {"chord_tone_rate": float(chord_tone.mean()),
+            "scale_tone_rate": float(np.isin(gen, BLUES_SCALE).mean()),
+            "notes_per_bar": float(onsets.mean()),
+            "novelty": float(np.mean([tuple(b) not in train_bars for b in bars]))}
+
+
+def corpus_reference(cfg: Config) -> dict:
+    """The training and held-out melodies' own rates (novelty of held-out vs training)."""
+    corpus = make_corpus(replace(cfg, experiment="melody"))
+    bars = corpus_bars(corpus["train"])
+    out = {}
+    for part in ("train", "heldout"):
+        rolls = corpus[part]
+        out[part] = melody_metrics(rolls.reshape(-1, rolls.shape[-1]).astype(np.uint8), 0,
+                                   bars)
+    return out
+
+
+def heldout_loss_k(P: dict, cfg: Config, corpus: dict) -> np.ndarray:
+    """Per net: teacher-forced next-step loss over the held-out choruses, each played
+    twice from the zero state (the second pass crosses the chorus boundary)."""
+    rolls = np.concatenate([corpus["heldout"], corpus["heldout"]], axis=1)  # (n, 192, u)
+    K = P["V_chord"].shape[0]
+    frames = np.broadcast_to(np.swapaxes(rolls, 0, 1)[:, None], (192, K) + rolls.shape[::2])
+    batch = {"x": frames[:-1], "y": frames[1:], "state0": zero_state(cfg, K, len(rolls))}
+    return bce_k(forward_k(P, batch, cfg)["logits"], batch["y"])
+
+
+# ---------------------------------------------------------------------------------------
+# Training: Adam on chunks of endless streams, state carried across chunks
+# ---------------------------------------------------------------------------------------
+def validate_config(cfg: Config) -> None:
+    if cfg.experiment not in EXPERIMENTS:
+        raise ValueError(f"unknown experiment {cfg.experiment!r}; choose from {EXPERIMENTS}")
+    if cfg.model not in MODELS:
+        raise ValueError(f"unknown model {cfg.model!r}; choose from {MODELS}")
+    if cfg.optimizer not in ("adam", "sgd"):
+        raise ValueError(f"unknown optimizer {cfg.optimizer!r}")
+    if cfg.free_choruses <= 0:
+        raise ValueError("free_choruses must be > 0")
+    if not cfg.argmax and not cfg.temperature > 0:
+        raise ValueError("temperature must be > 0 (or use argmax)")
+    if cfg.lr <= 0 or cfg.updates <= 0 or cfg.batch <= 0 or cfg.chunk <= 0:
+        raise ValueError("lr, updates, batch and chunk must be > 0")
+
+
+def zero_state(cfg: Config, K: int, n: int) -> tuple:
+    nh = layout(cfg)["n_hidden"]
+    return tuple(np.zeros((K, n, nh)) for _ in range(2 if cfg.model == "lstm" else 1))
+
+
+def train(cfg: Config, seed: int, log=None) -> dict:
+    """Train one (experiment, model) on one seed; free-run it; return the record."""
+    return train_seeds(cfg, [seed], log)[0]
+
+
+def train_seeds(cfg: Config, seeds: list, log=None) -> list:
+    """Train K = len(seeds) nets of one (experiment, model) side by side, stacked on a
+    leading axis (each with its own init, data streams and free-run samples drawn from its
+    own seed), then free-run them; return one record per seed."""
+    validate_config(cfg)
+    t0 = time.perf_counter()
+    K = len(seeds)
+    rngs = [[np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4)]
+            for seed in seeds]  # per seed: init, training data, free run, validation run
+    corpus = make_corpus(cfg)
+    n_train = len(corpus["train"])
+    P = stack([init_params(cfg, r[0]) for r in rngs])
+    m = {k: np.zeros_like(v) for k, v in P.items()}
+    v2 = {k: np.zeros_like(v) for k, v in P.items()}
+    streams = [new_streams(cfg, r[1], n_train) for r in rngs]
+    state = zero_state(cfg, K, cfg.batch)
+    active = np.ones(K, dtype=bool)  # nets still training (not yet stopped)
+    stopped_at = [None] * K
+    i0 = seeds.index(0) if 0 in seeds else None  # seed 0 keeps snapshots for the GIF
+    snaps, snap_updates = [], []
+    curves = [{"update": [], "train_loss": [], "heldout_loss": [], "val_correct": []}
+              for _ in seeds]
+    window, last_log = [], time.perf_counter()
+    t_train = time.perf_counter()
+    u = 0
+    for u in range(1, cfg.updates + 1):
+        if u == 1 and i0 is not None:
+            snaps.append({k: p[i0].copy() for k, p in P.items()})
+            snap_updates.append(0)
+        chunks = []
+        for k in range(K):  # per net: restarts (bar 1, zero state) and its next chunk
+            reset = rngs[k][1].random(cfg.batch) < cfg.reset_prob
+            new_order = rngs[k][1].integers(n_train, size=streams[k]["order"].shape)
+            streams[k]["pos"][reset] = 0
+            streams[k]["order"][reset] = new_order[reset]
+            for s in state:
+                s[k, reset] = 0.0
+            chunks.append(stream_chunk(streams[k], corpus["train"], cfg.chunk))
+        frames = np.stack(chunks, axis=1)  # (chunk + 1, K, B, units)
+        batch = {"x": frames[:-1], "y": frames[1:], "state0": state}
+        cache = forward_k(P, batch, cfg)
+        value = bce_k(cache["logits"], batch["y"])
+        bad = ~np.isfinite(value) & active
+        if bad.any():
+            k = int(np.flatnonzero(bad)[0])
+            raise FloatingPointError(f"non-finite loss {value[k]} at update {u} "
+                                     f"(seed {seeds[k]}, {cfg.experiment}/{cfg.model})")
+        grads = backward_k(P, batch, cfg, cache)
+        state = tuple(s.copy() for s in final_state(cache, cfg))  # carried, gradient cut
+        lr = cfg.lr * cfg.lr_decay ** ((u - 1) / max(cfg.updates - 1, 1))
+        apply_update(P, grads, m, v2, u, lr * active, cfg)
+        window.append(value)
+        if u % cfg.eval_every == 0 or u == cfg.updates:
+            ho = heldout_loss_k(P, cfg, corpus)
+            tl = np.mean(window, axis=0)
+            window = []
+            if i0 is not None and active[i0]:
+                snaps.append({k: p[i0].copy() for k, p in P.items()})
+                snap_updates.append(u)
+            n_ok = np.zeros(K, dtype=int)
+            if cfg.val_choruses > 0:  # validation free run: a training chorus as the seed
+                uni = np.stack([r[3].random(STEPS_PER_CHORUS * (cfg.val_choruses + 1))
+                                for r in rngs])
+                vf, _ = free_run_k(P, cfg, corpus["train"][0], cfg.val_choruses, uni)
+                n_ok = np.array([int(np.sum(chord_correctness(f, STEPS_PER_CHORUS) == 1))
+                                 for f in vf])
+            for k in np.flatnonzero(active):
+                curves[k]["update"].append(u)
+                curves[k]["train_loss"].append(float(tl[k]))
+                curves[k]["heldout_loss"].append(float(ho[k]))
+                if cfg.val_choruses > 0:
+                    curves[k]["val_correct"].append(int(n_ok[k]))
+                    if n_ok[k] == cfg.val_choruses:
+                        stopped_at[k] = u
+                        active[k] = False
+            if not active.any():
+                break
+        if log is not None and time.perf_counter() - last_log > 5.0:
+            last_log = time.perf_counter()
+            log(f"{cfg.experiment}/{cfg.model} seeds {seeds[0]}-{seeds[-1]}: update {u}/"
+                f"{cfg.updates}, {u * cfg.batch * cfg.chunk / STEPS_PER_CHORUS:.0f} choruses"
+                f" seen per net, loss {np.median(value):.4f} (median), "
+                f"{K - active.sum()}/{K} stopped, {last_log - t0:.0f} s")
+    train_s = time.perf_counter() - t_train
+    # ----- evaluation: the free run, a held-out chorus (melody never trained on) as seed
+    seed_roll = corpus["heldout"][0]
+    n_frames = STEPS_PER_CHORUS * (cfg.free_choruses + 1)
+    t_free = time.perf_counter()
+    frames, _ = free_run_k(P, cfg, seed_roll, cfg.free_choruses,
+                           np.stack([r[2].random(n_frames) for r in rngs]))
+    free_s = time.perf_counter() - t_free
+    train_bars = corpus_bars(corpus["train"]) if cfg.experiment == "melody" else None
+    gif_rolls = None
+    if i0 is not None:  # the GIF: one fixed free run per training snapshot (evenly chosen)
+        pick = np.unique(np.linspace(0, len(snaps) - 1, cfg.snapshots).round().astype(int))
+        gif_cfg = replace(cfg, argmax=True)
+        n_gif = STEPS_PER_CHORUS * (cfg.snapshot_choruses + 1)
+        gif_rolls = (free_run_k(stack([snaps[i] for i in pick]), gif_cfg, seed_roll,
+                                cfg.snapshot_choruses, np.zeros((len(pick), n_gif)))[0],
+                     np.array(snap_updates)[pick])
+    records = []
+    for k, seed in enumerate(seeds):
+        per_chorus = chord_correctness(frames[k], STEPS_PER_CHORUS)
+        correct = per_chorus == 1.0
+        n10 = min(10, len(correct))
+        wrong = np.flatnonzero(~correct)
+        metrics = {
+            "correct_choruses": int(correct.sum()),
+            "correct_first10": int(correct[:n10].sum()),
+            "correct_last10": int(correct[-n10:].sum()),
+            "bar_accuracy": float(per_chorus.mean()),
+            "first_wrong_chorus": int(wrong[0] + 1) if len(wrong) else None,
+            "updates_to_stop": stopped_at[k],
+            "heldout_loss": curves[k]["heldout_loss"][-1],
+            "solved": bool(correct.all()),
+        }
+        if train_bars is not None:
+            metrics.update(melody_metrics(frames[k], STEPS_PER_CHORUS, train_bars))
+        artifacts = {"frames": frames[k]}
+        if k == i0:
+            artifacts.update({f"param_{n}": p[k].copy() for n, p in P.items()})
+            artifacts["snapshot_rolls"], artifacts["snapshot_updates"] = gif_rolls
+        n_updates = stopped_at[k] or u
+        steps = n_updates * cfg.batch * cfg.chunk
+        records.append({
+            "seed": seed, "variant": f"{cfg.experiment}/{cfg.model}",
+            "n_weights": count_weights(cfg), "metrics": metrics,
+            "curves": {**curves[k], "chorus_bar_fraction": per_chorus.tolist()},
+            "updates": n_updates, "stream_steps_seen": steps,
+            "choruses_seen": steps / STEPS_PER_CHORUS,
+            "nets_stacked": K,
+            "train_steps_per_s": u * K * cfg.batch * cfg.chunk / train_s,
+            "free_run_steps_per_s": K * (n_frames - 1) / free_s,
+            "wall_s_stacked_group": time.perf_counter() - t0, "artifacts": artifacts,
+        })
+    return records
+
+
+def apply_update(P, grads, m, v2, u, lr, cfg) -> None:
+    """Per net: global-norm clip (training only), then Adam (b1 .9, b2 .999) or plain SGD.
+    lr is one learning rate per net (0 freezes a net that has stopped)."""
+    K = len(lr)
+    if cfg.clip > 0:
+        norm = np.sqrt(sum(np.sum((g * g).reshape(K, -1), axis=1) for g in grads.values()))
+        scale = np.minimum(1.0, cfg.clip / np.maximum(norm, 1e-300))
+        grads = {k: g * scale.reshape((K,) + (1,) * (g.ndim - 1)) for k, g in grads.items()}
+    for k in P:
+        step = lr.reshape((K,) + (1,) * (P[k].ndim - 1))
+        if cfg.optimizer == "sgd":
+            P[k] -= step * grads[k]
+            continue
+        m[k] = 0.9 * m[k] + 0.1 * grads[k]
+        v2[k] = 0.999 * v2[k] + 0.001 * grads[k] ** 2
+        mh, vh = m[k] / (1 - 0.9 ** u), v2[k] / (1 - 0.999 ** u)
+        P[k] -= step * mh / (np.sqrt(vh) + 1e-8)
+
+
+# ---------------------------------------------------------------------------------------
+# Output a user can hear: standard MIDI file and WAV from a piano roll
+# ---------------------------------------------------------------------------------------
+TEMPO_BPM = 120  # quarter notes per minute: an eighth-note step lasts 0.25 s
+TICKS_PER_BEAT = 480
+TICKS_PER_STEP = TICKS_PER_BEAT // 2
+
+
+def note_runs(roll: np.ndarray, midi0: int) -> list[tuple[int, int, int]]:
+    """(midi pitch, first step, end step) per run of consecutive 1s in each unit's column:
+    a note held over several steps sounds once (the roll does not mark repeats)."""
+    runs = []
+    padded = np.vstack([np.zeros((1, roll.shape[1])), roll, np.zeros((1, roll.shape[1]))])
+    edges = np.diff(padded.astype(np.int8), axis=0)
+    for unit in range(roll.shape[1]):
+        starts = np.flatnonzero(edges[:, unit] == 1)
+        ends = np.flatnonzero(edges[:, unit] == -1)
+        runs += [(midi0 + unit, int(a), int(b)) for a, b in zip(starts, ends, strict=True)]
+    return sorted(runs, key=lambda r: (r[1], r[0]))
+
+
+def write_midi(frames: np.ndarray, path: Path, tempo_bpm: int = TEMPO_BPM) -> None:
+    """Chords (track 'chords', channel 0) and melody (track 'melody', channel 1)."""
+    import mido
+
+    mid = mido.MidiFile(type=1, ticks_per_beat=TICKS_PER_BEAT)
+    parts = [("chords", frames[:, :N_CHORD], CHORD_MIDI0, 0, 60)]
+    if frames.shape[1] > N_CHORD:
+        parts.append(("melody", frames[:, N_CHORD:], MELODY_MIDI0, 1, 90))
+    else:
+        parts.append(("melody", np.zeros((len(frames), N_MELODY)), MELODY_MIDI0, 1, 90))
+    for k, (name, roll, midi0, channel, velocity) in enumerate(parts):
+        track = mido.MidiTrack()
+        track.append(mido.MetaMessage("track_name", name=name, time=0))
+        if k == 0:
+            track.append(mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(tempo_bpm), time=0))
+            track.append(mido.MetaMessage("time_signature", numerator=4, denominator=4,
+                                          time=0))
+        track.append(mido.Message("program_change", program=0 if k == 0 else 65,
+                                  channel=channel, time=0))
+        events = []
+        for pitch, a, b in note_runs(roll, midi0):
+            events.append((a * TICKS_PER_STEP, 1, pitch))
+            events.append((b * TICKS_PER_STEP, 0, pitch))
+        events.sort()  # note-offs before note-ons at the same tick
+        now = 0
+        for tick, on, pitch in events:
+            kind = "note_on" if on else "note_off"
+            track.append(mido.Message(kind, note=pitch, velocity=velocity if on else 0,
+                                      channel=channel, time=tick - now))
+            now = tick
+        end = len(frames) * TICKS_PER_STEP
+        track.append(mido.MetaMessage("end_of_track", time=end - now))
+        mid.tracks.append(track)
+    mid.save(str(path))
+
+
+def synthesize(frames: np.ndarray, sample_rate: int = 16000,
+               tempo_bpm: int = TEMPO_BPM) -> np.ndarray:
+    """Plain additive synthesis, int16 mono: soft sines for chords, a brighter tone for the
+    melody, each note with a 10 ms attack, exponential decay and a 20 ms release."""
+    step_s = 60.0 / tempo_bpm / 2
+    n = int(round(len(frames) * step_s * sample_rate))
+    out = np.zeros(n)
+    parts = [(frames[:, :N_CHORD], CHORD_MIDI0, 0.08, 1.5)]
+    if frames.shape[1] > N_CHORD:
+        parts.append((frames[:, N_CHORD:], MELODY_MIDI0, 0.22, 3.0))
+    for roll, midi0, amp, decay in parts:
+        for pitch, a, b in note_runs(roll, midi0):
+            i0, i1 = int(round(a * step_s * sample_rate)), int(round(b * step_s * sample_rate))
+            t = np.arange(i1 - i0) / sample_rate
+            hz = 440.0 * 2 ** ((pitch - 69) / 12)
+            tone = np.sin(2 * np.pi * hz * t) + 0.3 * np.sin(4 * np.pi * hz * t)
+            env = np.minimum(1.0, t / 0.01) * np.exp(-decay * t)
+            env *= np.minimum(1.0, (t[-1] - t) / 0.02 + 1e-3)
+            out[i0:i1] += amp * tone * env
+    peak = np.max(np.abs(out)) if n else 0.0
+    if peak > 0.95:
+        out *= 0.95 / peak
+    return (out * 32767).astype(np.int16)
+
+
+def write_wav(frames: np.ndarray, path: Path, sample_rate: int = 16000,
+              tempo_bpm: int = TEMPO_BPM) -> None:
+    pcm = synthesize(frames, sample_rate, tempo_bpm)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(sample_rate)
+        w.writeframes(pcm.tobytes())
+
+
+# ---------------------------------------------------------------------------------------
+# Results: summary over seeds, README table, catalog cell
+# ---------------------------------------------------------------------------------------
+PAPER_REFERENCE = {
+    "criterion": "judged by listening: the net keeps the 12-bar form without drifting "
+                 "'as long as one is willing to listen' and improvises novel melodies",
+    "experiment_1": "chords only: LSTM learns and generates the progression",
+    "experiment_2": "chords + melody: chords kept, melodies novel and in style",
+    "numbers": "none published (no seeds, no drift count)",
+}
+CHORD_METRICS = ("correct_choruses", "correct_first10", "correct_last10", "bar_accuracy",
+                 "first_wrong_chorus", "heldout_loss")
+MELODY_METRICS = ("chord_tone_rate", "scale_tone_rate", "notes_per_bar", "novelty")
+
+
+def stat(values: list) -> dict:
+    vals = [v for v in values if v is not None]
+    if not vals:
+        return {"median": None, "min": None, "max": None, "values": values}
+    arr = np.asarray(vals, dtype=np.float64)
+    return {"median": float(np.median(arr)), "min": float(arr.min()),
+            "max": float(arr.max()), "values": values}
+
+
+def summarize(records: list) -> dict:
+    out = {}
+    for variant in sorted({r["variant"] for r in records}):
+        recs = sorted((r for r in records if r["variant"] == variant), key=lambda r: r["seed"])
+        names = CHORD_METRICS + (MELODY_METRICS if variant.startswith("melody") else ())
+        out[variant] = {"n_seeds": len(recs),
+                        "solved": int(sum(r["metrics"]["solved"] for r in recs)),
+                        "n_weights": recs[0]["n_weights"]}
+        for name in names:
+            out[variant][name] = stat([r["metrics"][name] for r in recs])
+        out[variant]["train_steps_per_s"] = stat([r["train_steps_per_s"] for r in recs])
+    return out
+
+
+def _fmt(s: dict, digits: int = 0) -> str:
+    if s["median"] is None:
+        return "–"
+    f = f"{{:.{digits}f}}"
+    return f"{f.format(s['median'])} [{f.format(s['min'])}–{f.format(s['max'])}]"
+
+
+def results_table(results: dict) -> str:
+    summ = results["summary"]
+    n = results["config"]["free_choruses"]
+    rows = [f"| experiment / model | weights | seeds with {n}/{n} correct choruses | "
+            "correct choruses | first 10 | last 10 | bars right | held-out loss |",
+            "|---|---|---|---|---|---|---|---|"]
+    for v, s in summ.items():
+        rows.append(f"| {v} | {s['n_weights']} | **{s['solved']}/{s['n_seeds']}** | "
+                    f"{_fmt(s['correct_choruses'])} | {_fmt(s['correct_first10'])} | "
+                    f"{_fmt(s['correct_last10'])} | {_fmt(s['bar_accuracy'], 3)} | "
+                    f"{_fmt(s['heldout_loss'], 4)} |")
+    rows += ["", "| melody | chord-tone rate | blues-scale rate | notes per bar | "
+             "novelty (bars not in training) |", "|---|---|---|---|---|"]
+    ref = results.get("corpus_reference", {})
+    for part, label in (("train", "training corpus"), ("heldout", "held-out corpus")):
+        if part in ref:
+            r = ref[part]
+            rows.append(f"| {label} | {r['chord_tone_rate']:.3f} | {r['scale_tone_rate']:.3f}"
+                        f" | {r['notes_per_bar']:.2f} | {r['novelty']:.3f} |")
+    for v, s in summ.items():
+        if v.startswith("melody"):
+            rows.append(f"| free run, {v} | {_fmt(s['chord_tone_rate'], 3)} | "
+                        f"{_fmt(s['scale_tone_rate'], 3)} | {_fmt(s['notes_per_bar'], 2)} | "
+                        f"{_fmt(s['novelty'], 3)} |")
+    rows.append("")
+    rows.append("Median [min–max] over seeds; a seed is solved when every one of the "
+                f"{n} free-run choruses has all 12 bars right.")
+    return "\n".join(rows)
+
+
+def headline(results: dict) -> str:
+    s = results["summary"]
+    n = results["config"]["free_choruses"]
+
+    def k(v):
+        return f"{s[v]['solved']}/{s[v]['n_seeds']}" if v in s else "–"
+
+    return (f"seeds playing {n}/{n} correct choruses free-running: chords LSTM {k('chords/lstm')}"
+            f", chords+melody LSTM {k('melody/lstm')}; tanh RNN {k('chords/rnn')}, "
+            f"{k('melody/rnn')} (paper: no drift, judged by ear)")
+
+
+# ---------------------------------------------------------------------------------------
+# CLI
+# ---------------------------------------------------------------------------------------
+def parse_seeds(text: str) -> list[int]:
+    try:
+        if "-" in text.strip()[1:] and "," not in text:
+            a, b = text.split("-", 1)
+            seeds = list(range(int(a), int(b) + 1))
+        else:
+            seeds = [int(t) for t in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad seed list {text!r}") from None
+    if not seeds or min(seeds) < 0:
+        raise argparse.ArgumentTypeError(f"empty or negative seed list {text!r}")
+    return seeds
+
+
+def positive(kind):
+    def check(text):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not v > 0:
+            raise argparse.ArgumentTypeError(f"must be > 0: {text!r}")
+        return v
+    return check
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--preset", choices=sorted(PRESETS), default="paper",
+                   help="paper = the headline run; quick = seconds (default: paper)")
+    p.add_argument("--seeds", type=parse_seeds, default=list(range(10)),
+                   help="seeds: '3', '0,2,5' or '0-9' (default: 0-9)")
+    p.add_argument("--jobs", type=positive(int), default=os.cpu_count() or 1,
+                   help="parallel processes (default: number of cores)")
+    p.add_argument("--outdir", type=Path, default=HERE,
+                   help="where results.json, run.npz, the MIDI and WAV go (default: folder)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--experiment", choices=(*EXPERIMENTS, "both"), default="both",
+                   help="chords (Exp. 1), melody (Exp. 2: chords + melody) or both "
+                        "(default: both)")
+    p.add_argument("--model", choices=(*MODELS, "both"), default="both",
+                   help="lstm, rnn (tanh baseline) or both (default: both)")
+    p.add_argument("--lr", type=positive(float), help="learning rate (default: preset's)")
+    p.add_argument("--optimizer", choices=("adam", "sgd"), help="default: adam")
+    p.add_argument("--batch", type=positive(int), help="training streams per update")
+    p.add_argument("--updates", type=positive(int), help="training updates")
+    p.add_argument("--choruses", type=positive(int),
+                   help="free-run choruses after the seed chorus (default: 100)")
+    p.add_argument("--temperature", type=float,
+                   help="melody sampling temperature > 0 (default: preset's, 0.5)")
+    p.add_argument("--argmax", action="store_true", help="melody by argmax, not sampling")
+    return p
+
+
+def _run_group(job):
+    cfg, seeds, quiet = job
+    log = None if quiet else (lambda s: print(s, flush=True))
+    return train_seeds(cfg, seeds, log)
+
+
+def probe_outdir(outdir: Path) -> str | None:
+    """Create outdir and write a probe file; return an error message or None."""
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=outdir, prefix=".probe", delete=True):
+            pass
+    except OSError as e:
+        return f"cannot write to --outdir {outdir}: {e.strerror or e}"
+    return None
+
+
+def atomic_write_json(obj, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=1, allow_nan=False) + "\n")
+    os.replace(tmp, path)
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    cfg = PRESETS[args.preset]
+    over = {k: getattr(args, k) for k in ("lr", "optimizer", "batch", "updates",
+                                          "temperature") if getattr(args, k) is not None}
+    if args.choruses is not None:
+        over["free_choruses"] = args.choruses
+    if args.argmax:
+        over["argmax"] = True
+    cfg = replace(cfg, **over)
+    if not cfg.argmax and not cfg.temperature > 0:
+        parser.error("--temperature must be > 0 unless --argmax is given")
+    err = probe_outdir(args.outdir)
+    if err:
+        parser.error(err)
+    exps = EXPERIMENTS if args.experiment == "both" else (args.experiment,)
+    models = MODELS if args.model == "both" else (args.model,)
+    # one process per (experiment, model): its seeds train side by side, stacked
+    jobs = [(replace(cfg, experiment=e, model=m), args.seeds, args.quiet)
+            for m in models for e in reversed(exps)]  # slowest (melody LSTM) first
+    t0 = time.perf_counter()
+    try:
+        if args.jobs > 1 and len(jobs) > 1:
+            import multiprocessing as mp
+
+            with mp.get_context("fork").Pool(min(args.jobs, len(jobs))) as pool:
+                groups = pool.map(_run_group, jobs, chunksize=1)
+        else:
+            groups = [_run_group(j) for j in jobs]
+    except FloatingPointError as e:
+        print(f"stopped: {e}", file=sys.stderr)
+        return 1
+    wall = time.perf_counter() - t0
+    records = [r for g in groups for r in g]
+    write_outputs(args, cfg, records, wall)
+    if not args.quiet:
+        print(results_table(json.loads((args.outdir / "results.json").read_text())))
+        print(f"wall time {wall:.1f} s")
+    return 0
+
+
+def write_outputs(args, cfg: Config, records: list, wall: float) -> None:
+    """results.json (atomic), run.npz (first seed's arrays per variant), MIDI and WAV."""
+    outdir = args.outdir
+    arrays, first = {}, {}
+    for r in sorted(records, key=lambda r: (r["variant"], r["seed"])):
+        art = r.pop("artifacts")
+        if r["variant"] in first:
+            continue
+        first[r["variant"]] = r["seed"]
+        tag = r["variant"].replace("/", "_")
+        for k, v in art.items():
+            arrays[f"{tag}__{k}"] = v
+    corpus = make_corpus(replace(cfg, experiment="melody"))
+    arrays["corpus_train"] = corpus["train"].astype(np.uint8)
+    arrays["corpus_heldout"] = corpus["heldout"].astype(np.uint8)
+    res = {
+        "experiment": SLUG,
+        "paper": "Eck & Schmidhuber 2002, Finding Temporal Structure in Music: Blues "
+                 "Improvisation with LSTM Recurrent Networks, NNSP 2002 (IDSIA-07-02)",
+        "command": [Path(sys.argv[0]).name, *(sys.argv[1:])],
+        "preset": args.preset,
+        "config": dataclasses.asdict(cfg),
+        "env": {"python": platform.python_version(), "numpy": np.__version__,
+                "platform": platform.platform(),
+                "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS")},
+        "wallclock_s": wall,
+        "paper_reference": PAPER_REFERENCE,
+        "corpus_reference": corpus_reference(cfg),
+        "first_seed_in_run_npz": first,
+        "audio": {"tempo_bpm": TEMPO_BPM, "midi": f"{SLUG}.mid", "wav": f"{SLUG}.wav"},
+        "summary": summarize(records),
+        "seeds": sorted(records, key=lambda r: (r["variant"], r["seed"])),
+    }
+    np.savez_compressed(outdir / "run.npz", **arrays)
+    pick = next((v for v in ("melody/lstm", "chords/lstm", "melody/rnn", "chords/rnn")
+                 if v in first), None)
+    if pick is not None:
+        frames = arrays[f"{pick.replace('/', '_')}__frames"]
+        write_midi(frames, outdir / f"{SLUG}.mid")  # the whole free run, seed included
+        write_wav(frames[-2 * STEPS_PER_CHORUS:], outdir / f"{SLUG}.wav")  # last 2 choruses
+        res["audio"]["source"] = f"{pick} seed {first[pick]}"
+    atomic_write_json(res, outdir / "results.json")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

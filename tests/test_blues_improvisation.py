@@ -1,0 +1,295 @@
+"""blues-improvisation: task, partition, alignment, audio round trip, bad inputs."""
+
+from __future__ import annotations
+
+import wave
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from helpers import ROOT, load_experiment, run_script
+
+FOLDER = ROOT / "blues-improvisation"
+m = load_experiment(FOLDER)
+
+
+def corpus_stream(cfg, n_choruses, offset=0):
+    """The true piano roll of n_choruses consecutive training choruses."""
+    rolls = m.make_corpus(cfg)["train"]
+    idx = (np.arange(n_choruses) + offset) % len(rolls)
+    return rolls[idx].reshape(-1, rolls.shape[-1]).astype(np.uint8)
+
+
+# ---------------------------------------------------------------------------------------
+# Task: progression, voicings, melody generator
+# ---------------------------------------------------------------------------------------
+def test_progression_and_voicings():
+    roll = m.chord_roll()
+    assert roll.shape == (96, 12)
+    assert np.all(roll.sum(axis=1) == 4), "every step holds a 4-note voicing"
+    names = {(0, 4, 7, 10): "C7", (0, 3, 5, 9): "F7", (2, 5, 7, 11): "G7"}
+    bars = []
+    for bar in range(12):
+        block = roll[bar * 8:(bar + 1) * 8]
+        assert np.all(block == block[0]), "a chord is held for its whole bar"
+        bars.append(names[tuple(np.flatnonzero(block[0]))])
+    assert bars == ["C7"] * 4 + ["F7"] * 2 + ["C7"] * 2 + ["G7", "F7", "C7", "G7"]
+    # dominant sevenths: root, major third, fifth, minor seventh (as pitch classes)
+    for name, root in (("C7", 0), ("F7", 5), ("G7", 7)):
+        assert set(m.VOICINGS[name]) == {(root + i) % 12 for i in (0, 4, 7, 10)}
+
+
+def test_melody_generator():
+    cfg = replace(m.PRESETS["paper"], experiment="melody")
+    corpus = m.make_corpus(cfg)
+    assert corpus["train"].shape == (cfg.n_train_choruses, 96, 25)
+    assert corpus["heldout"].shape == (cfg.n_heldout_choruses, 96, 25)
+    for part in corpus.values():
+        mel = part[..., 12:]
+        assert np.all(mel.sum(axis=-1) == 1), "exactly one melody note per step"
+        notes = mel.argmax(-1)
+        assert np.all(np.isin(notes, m.BLUES_SCALE)), "notes from the blues scale"
+        assert np.all(part[..., :12] == m.chord_roll()), "all over the same progression"
+        # the first note of every bar is a tone of the bar's chord
+        for bar, name in enumerate(m.PROGRESSION):
+            first = notes[:, bar * 8]
+            assert np.all(np.isin(first, m.chord_tones_melody(name)))
+    # deterministic corpus, different choruses, held-out melodies differ from training ones
+    again = m.make_corpus(cfg)
+    assert np.array_equal(again["train"], corpus["train"])
+    tr = {c.tobytes() for c in corpus["train"]}
+    assert len(tr) == cfg.n_train_choruses
+    assert not any(c.tobytes() in tr for c in corpus["heldout"])
+
+
+def test_stream_chunks_follow_the_progression():
+    cfg = replace(m.PRESETS["quick"], experiment="melody", batch=4, chunk=50)
+    rng = np.random.default_rng(0)
+    corpus = m.make_corpus(cfg)
+    streams = m.new_streams(cfg, rng, len(corpus["train"]))
+    a = m.stream_chunk(streams, corpus["train"], cfg.chunk)
+    b = m.stream_chunk(streams, corpus["train"], cfg.chunk)
+    assert np.array_equal(a[-1], b[0]), "consecutive chunks overlap by one frame"
+    whole = np.concatenate([a, b[1:]])
+    t = np.arange(len(whole))
+    assert np.all(whole[:, :, :12] == m.chord_roll()[t % 96][:, None, :])
+
+
+# ---------------------------------------------------------------------------------------
+# Model: the partition, weight counts, sequential == batched
+# ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("model", ["lstm", "rnn"])
+def test_no_melody_to_chord_path(model):
+    cfg = replace(m.PRESETS["quick"], experiment="melody", model=model, batch=5, chunk=40)
+    rng = np.random.default_rng(3)
+    params = m.init_params(cfg, rng)
+    params = {k: v + rng.normal(0, 0.5, v.shape) for k, v in params.items()}
+    batch = m.sample_batch(cfg, rng)
+    lay = m.layout(cfg)
+    # melody inputs replaced by noise, and melody-part start state changed
+    other = dict(batch)
+    x = batch["x"].copy()
+    x[..., 12:] = rng.normal(0, 3, x[..., 12:].shape)
+    other["x"] = x
+    nhc = lay["n_hidden_chord"]
+    other["state0"] = tuple(np.concatenate([s[:, :nhc], rng.normal(0, 1, s[:, nhc:].shape)],
+                                           axis=1) for s in batch["state0"])
+    a = m.forward(params, batch, cfg)
+    b = m.forward(params, other, cfg)
+    assert np.array_equal(a["logits"][..., :12], b["logits"][..., :12]), "chords changed"
+    assert not np.allclose(a["logits"][..., 12:], b["logits"][..., 12:])
+    # the weights are absent, not merely zero: the chord part's matrices have no
+    # rows for melody inputs or melody units
+    assert params["W_chord"].shape[0] == 12 + nhc + 1
+    assert params["V_chord"].shape[0] == nhc + 1
+
+
+def test_weight_counts_similar():
+    for exp in ("chords", "melody"):
+        n_l = m.count_weights(replace(m.PRESETS["paper"], experiment=exp, model="lstm"))
+        n_r = m.count_weights(replace(m.PRESETS["paper"], experiment=exp, model="rnn"))
+        assert abs(n_r - n_l) / n_l < 0.1, (exp, n_l, n_r)
+
+
+def test_gates_shared_inside_a_block():
+    cfg = replace(m.PRESETS["paper"], experiment="melody", model="lstm")
+    lay = m.layout(cfg)
+    nb, cpb, nh = lay["n_blocks"], lay["cells_per_block"], lay["n_hidden"]
+    assert nh == nb * cpb and lay["n_cols"] == nh + 3 * nb
+    rep = m.gate_to_cell(lay)
+    assert np.array_equal(rep[:nh].reshape(nb, cpb), np.repeat(np.arange(nb)[:, None], cpb, 1))
+
+
+@pytest.mark.parametrize("model", ["lstm", "rnn"])
+def test_free_run_teacher_forced_equals_batched_forward(model):
+    """The step-by-step generator computes exactly what the batched forward does."""
+    cfg = replace(m.PRESETS["quick"], experiment="melody", model=model)
+    rng = np.random.default_rng(5)
+    params = {k: v + rng.normal(0, 0.3, v.shape)
+              for k, v in m.init_params(cfg, rng).items()}
+    seed_roll = m.make_corpus(cfg)["heldout"][0]
+    _, probs = m.free_run(params, cfg, seed_roll, 1, np.random.default_rng(0))
+    x = seed_roll[:, None, :]
+    state0 = tuple(s[0] for s in m.zero_state(cfg, 1, 1))
+    cache = m.forward(params, {"x": x, "y": x, "state0": state0}, cfg)
+    np.testing.assert_allclose(probs[:95], m.sigmoid(cache["logits"][:95, 0]), rtol=1e-10,
+                               atol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------
+# Evaluation: alignment to the predicted step (the earlier version was off by one)
+# ---------------------------------------------------------------------------------------
+def test_chord_metric_alignment_pinned():
+    cfg = replace(m.PRESETS["quick"], experiment="melody")
+    frames = corpus_stream(cfg, 5)
+    assert np.all(m.chord_correctness(frames, 96) == 1.0)
+    late = np.roll(frames, 1, axis=0)  # every frame one step late: bar changes misplaced
+    # 7 of the 12 bars start with a chord change (bars 1, 5, 7, 9, 10, 11, 12)
+    assert np.all(m.chord_correctness(late, 96) == 5 / 12)
+    early = np.roll(frames, -1, axis=0)
+    assert np.all(m.chord_correctness(early[:-96], 96) == 5 / 12)
+    broken = frames.copy()
+    broken[96 * 3 + 8 * 4 + 7, :12] = m.chord_roll()[0]  # bar 5 of chorus 3, last step
+    assert list(m.chord_correctness(broken, 96)) == [1, 1, 11 / 12, 1]
+
+
+def test_free_run_alignment_with_oracle():
+    """A net that outputs the true next frame scores perfectly: output y[f] is frame f+1."""
+    cfg = replace(m.PRESETS["quick"], experiment="chords")
+    frames = corpus_stream(cfg, 3)
+    _, probs = m.free_run(m.init_params(cfg, np.random.default_rng(0)), cfg, frames[:96], 2,
+                          np.random.default_rng(0))
+    assert probs.shape[0] == len(frames) - 1  # y[f] is produced at input frame f
+
+
+def test_melody_metrics_on_corpus():
+    cfg = replace(m.PRESETS["paper"], experiment="melody")
+    corpus = m.make_corpus(cfg)
+    bars = m.corpus_bars(corpus["train"])
+    tr = corpus["train"].reshape(-1, 25).astype(np.uint8)
+    r = m.melody_metrics(tr, 0, bars)
+    assert r["novelty"] == 0.0 and r["scale_tone_rate"] == 1.0
+    assert 0.4 < r["chord_tone_rate"] < 1.0
+    assert 2.0 < r["notes_per_bar"] < 6.0
+    # one bar replaced by a pattern not in the corpus -> novelty 1/n_bars
+    gen = tr[: 96 * 2].copy()
+    gen[96:104, 12:] = 0
+    gen[96:104, 12 + 1] = 1  # C# held for a bar: off the scale, not a training bar
+    r2 = m.melody_metrics(gen, 96, bars)
+    assert r2["novelty"] == pytest.approx(1 / 12)
+    assert r2["scale_tone_rate"] == pytest.approx(88 / 96)
+
+
+def test_melody_sampling():
+    y = np.array([0.1, 0.7, 0.2])
+    assert m.melody_choice(y, 0.0, 0.5) == 1  # argmax
+    us = np.random.default_rng(0).random(20000)
+    picks = np.bincount([m.melody_choice(y, 1.0, u) for u in us], minlength=3) / len(us)
+    np.testing.assert_allclose(picks, y / y.sum(), atol=0.015)
+    cold = np.bincount([m.melody_choice(y, 3.0, u) for u in us], minlength=3) / len(us)
+    p = y ** 3 / np.sum(y ** 3)  # T = 1/3
+    np.testing.assert_allclose(cold, p, atol=0.015)
+
+
+# ---------------------------------------------------------------------------------------
+# Audio: MIDI and WAV round trip
+# ---------------------------------------------------------------------------------------
+def test_midi_and_wav_round_trip(tmp_path):
+    import mido
+
+    cfg = replace(m.PRESETS["quick"], experiment="melody")
+    frames = corpus_stream(cfg, 2)
+    mid_path, wav_path = tmp_path / "a.mid", tmp_path / "a.wav"
+    m.write_midi(frames, mid_path)
+    m.write_wav(frames, wav_path)
+    mid = mido.MidiFile(str(mid_path))
+    assert len(mid.tracks) == 2
+    tempos = [msg.tempo for tr in mid.tracks for msg in tr if msg.type == "set_tempo"]
+    assert tempos == [mido.bpm2tempo(m.TEMPO_BPM)]
+    ons = {0: 0, 1: 0}
+    for tr in mid.tracks:
+        for msg in tr:
+            if msg.type == "note_on" and msg.velocity > 0:
+                ons[msg.channel] += 1
+    # note count = runs of consecutive 1s per unit in the piano roll
+    chord_runs = m.note_runs(frames[:, :12], m.CHORD_MIDI0)
+    mel_runs = m.note_runs(frames[:, 12:], m.MELODY_MIDI0)
+    assert ons[0] == len(chord_runs) and ons[1] == len(mel_runs)
+    # independent count: steps where a unit switches on (or is on at the first step)
+    on = frames.astype(int)
+    starts = np.sum(np.diff(np.vstack([np.zeros((1, 25), int), on]), axis=0) == 1, axis=0)
+    assert ons[0] == starts[:12].sum() and ons[1] == starts[12:].sum()
+    # length in bars from ticks, and seconds from the tempo
+    ticks = max(sum(msg.time for msg in tr) for tr in mid.tracks)
+    assert ticks / (m.TICKS_PER_BEAT * 4) == len(frames) / 8 == 24
+    assert mid.length == pytest.approx(len(frames) * 0.25)
+    # replayed note-ons reconstruct the melody roll exactly
+    roll = np.zeros((len(frames), 13), dtype=np.uint8)
+    now = 0
+    open_at = {}
+    for msg in mid.tracks[1]:
+        now += msg.time
+        if msg.type == "note_on" and msg.velocity > 0:
+            open_at[msg.note] = now
+        elif msg.type in ("note_off", "note_on"):
+            a = open_at.pop(msg.note)
+            roll[a // m.TICKS_PER_STEP:now // m.TICKS_PER_STEP, msg.note - 60] = 1
+    assert np.array_equal(roll, frames[:, 12:])
+    with wave.open(str(wav_path)) as w:
+        assert w.getnchannels() == 1 and w.getsampwidth() == 2
+        assert w.getnframes() / w.getframerate() == pytest.approx(len(frames) * 0.25)
+
+
+# ---------------------------------------------------------------------------------------
+# Folder-specific bad inputs
+# ---------------------------------------------------------------------------------------
+BAD = [
+    ("zero choruses", ["--choruses", "0"]),
+    ("negative choruses", ["--choruses", "-3"]),
+    ("zero temperature", ["--temperature", "0"]),
+    ("negative temperature", ["--temperature", "-1"]),
+    ("unknown experiment", ["--experiment", "jazz"]),
+    ("unknown model", ["--model", "gru"]),
+]
+
+
+@pytest.mark.parametrize("label,args", BAD, ids=[b[0] for b in BAD])
+def test_bad_inputs(label, args, tmp_path):
+    out = tmp_path / "out"
+    r = run_script(FOLDER / "blues_improvisation.py",
+                   ["--preset", "quick", "--outdir", str(out), "--quiet", *args], timeout=60)
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr
+    assert len([ln for ln in r.stderr.splitlines() if "error:" in ln]) == 1
+    assert not out.exists()
+
+
+def test_temperature_zero_allowed_with_argmax(tmp_path):
+    cfg = replace(m.PRESETS["quick"], temperature=0.0, argmax=True, updates=2)
+    m.validate_config(cfg)  # no error
+    with pytest.raises(ValueError):
+        m.validate_config(replace(cfg, argmax=False))
+    with pytest.raises(ValueError):
+        m.validate_config(replace(cfg, experiment="jazz"))
+    with pytest.raises(ValueError):
+        m.validate_config(replace(cfg, free_choruses=0))
+
+
+def test_stacked_nets_equal_single_nets():
+    """K nets stepped together on a leading axis compute what each computes alone."""
+    cfg = replace(m.PRESETS["quick"], experiment="melody", model="lstm", peepholes=True)
+    rng = np.random.default_rng(9)
+    plist = [m.init_params(cfg, rng) for _ in range(3)]
+    blist = [m.sample_batch(cfg, rng) for _ in range(3)]
+    P = m.stack(plist)
+    batch = {"x": np.stack([b["x"] for b in blist], axis=1),
+             "y": np.stack([b["y"] for b in blist], axis=1),
+             "state0": tuple(np.stack([b["state0"][i] for b in blist]) for i in range(2))}
+    cache = m.forward_k(P, batch, cfg)
+    grads = m.backward_k(P, batch, cfg, cache)
+    losses = m.bce_k(cache["logits"], batch["y"])
+    for k in range(3):
+        value, g = m.loss_and_grads(plist[k], blist[k], cfg)
+        assert losses[k] == pytest.approx(value, rel=1e-12)
+        for name in g:
+            np.testing.assert_allclose(grads[name][k], g[name], rtol=1e-10, atol=1e-14)
