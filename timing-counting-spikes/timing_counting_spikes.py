@@ -202,9 +202,12 @@ def net_layout(cfg, n_seeds: int = 1) -> np.ndarray:
     return np.tile(np.repeat(np.array(ids), cfg.restarts), n_seeds)
 
 
-def init_params(cfg, rng: np.random.Generator, F: int | None = None) -> dict:
+def init_params(cfg, rng: np.random.Generator, task: Task | None = None) -> dict:
     """Nets of one seed: restarts x variants; restart r of every variant starts from the same
-    draw (a paired comparison), with absent weights zeroed. Biases per Config."""
+    draw (a paired comparison), with absent weights zeroed.
+
+    Weights ~ U[-a, a] plus the Config's bias offsets; with counter_init, a counter prior
+    (see the comments below) that knows the task's period F only to within [F, 1.5 F]."""
     r, a = cfg.restarts, cfg.init_scale
     W0 = rng.uniform(-a, a, size=(r, 4, 3))
     P0 = rng.uniform(-a, a, size=(r, 3))
@@ -216,18 +219,32 @@ def init_params(cfg, rng: np.random.Generator, F: int | None = None) -> dict:
     if cfg.counter_init:
         # a counter of random period Pc: g = 1, input gate open, the forget gate closes
         # when s_{t-1} passes Pc - 1/2 (peephole) so s counts 1, 2, ..., Pc, 1, 2, ...
-        F = F or parse_task(cfg.tasks[0]).F
-        Pc = F * (1.0 + rng.uniform(-cfg.counter_spread, cfg.counter_spread, size=r))
+        task = task or parse_task(cfg.tasks[0])
+        F = task.F
+        Pc = F * (1.0 + rng.uniform(0.0, cfg.counter_spread, size=r))
         W0[:, C, 2] += 1.0
         W0[:, IN, 2] += 4.0
         P0[:, 1] += -cfg.counter_gain
         W0[:, FG, 2] += cfg.counter_gain * (Pc - 0.5) - cfg.bias_forget
+        if cfg.counter_out and task.kind != "pfg":
+            # spike heads: the output gate a step in s (random sign, threshold in [0, 1.5 F])
+            ko = cfg.counter_gain / 4 * rng.choice(np.array([-1.0, 1.0]), size=r)
+            theta = rng.uniform(0.0, 1.5 * F, size=r)
+            P0[:, 2] += ko
+            W0[:, OUT, 2] += -ko * theta - cfg.bias_out
     if cfg.forget_self_neg:
         W0[:, FG, 1] = -np.abs(W0[:, FG, 1])
         P0[:, 1] = -np.abs(P0[:, 1])
     nv = len(cfg.variants)
     p = dict(W=np.tile(W0, (nv, 1, 1)), P=np.tile(P0, (nv, 1)), V=np.tile(V0, (nv, 1)))
     m = param_masks(net_layout(cfg))
+    if cfg.counter_init:
+        # without peepholes the state reaches the forget gate only through y^c_{t-1}: the
+        # counter's reset slope goes there instead of onto the (absent) peephole
+        nop = net_layout(cfg) == VARIANTS.index("no_peephole")
+        p["W"][nop, FG, 1] -= cfg.counter_gain
+        if cfg.counter_out and task.kind != "pfg":
+            p["W"][nop, OUT, 1] += np.tile(P0[:, 2], nv)[nop]
     return {k: (p[k] * m[k]).astype(np.float64) for k in ("W", "P", "V")}
 
 
@@ -319,6 +336,7 @@ def backward(params: dict, batch: dict, cfg, cache: dict) -> dict:
     dZ = np.empty((L, N, B))                         # dE/dnet_k
     ds_next = np.zeros((N, B))                       # dE/ds_t through step t+1
     dyc_next = np.zeros((N, B))                      # dE/dy^c_t through step t+1
+    trunc = cfg.truncated
     for t in range(L - 1, -1, -1):
         y, s, o = cache["y"][t], cache["s"][t], cache["o"][t]
         i, f, g, sp = cache["i"][t], cache["f"][t], cache["g"][t], cache["sp"][t]
@@ -326,13 +344,18 @@ def backward(params: dict, batch: dict, cfg, cache: dict) -> dict:
         dz = dy if task.linear else dy * y * (1.0 - y)         # y^k = f(net_k)
         dyc = dz * vk + dyc_next                                # net_k = w_k y^c + b_k
         dao = dyc * s * o * (1.0 - o)                           # y^c = y^out s_t
-        ds = dyc * o + dao * po + ds_next                       # y^out = f(.. + p_out s_t)
+        ds = dyc * o + ds_next                                  # y^c = y^out s_t
+        if not trunc:
+            ds += dao * po                                      # y^out = f(.. + p_out s_t)
         dai = ds * g * i * (1.0 - i)                            # s_t = f s_{t-1} + i g
         daf = ds * sp * f * (1.0 - f)                           # (0 where f = 1)
         dac = ds * i                                            # g = net_c
         dZ[t], dA[C, t], dA[IN, t], dA[FG, t], dA[OUT, t] = dz, dac, dai, daf, dao
-        dsp = ds * f + dai * pi + daf * pf                      # peepholes read s_{t-1}
-        dycp = dac * wc[C] + dai * wc[IN] + daf * wc[FG] + dao * wc[OUT]  # net_u(y^c_{t-1})
+        if trunc:                                               # the paper's truncation:
+            dsp, dycp = ds * f, 0.0                             # error flows via the CEC only
+        else:
+            dsp = ds * f + dai * pi + daf * pf                  # peepholes read s_{t-1}
+            dycp = dac * wc[C] + dai * wc[IN] + daf * wc[FG] + dao * wc[OUT]  # net_u(y^c_t-1)
         keep = cache["keep"][t]                                 # a restart cuts the past
         ds_next, dyc_next = dsp * keep, dycp * keep
     dz = dZ
@@ -359,26 +382,30 @@ def loss_and_grads(params: dict, batch: dict, cfg):
 class Config:
     tasks: tuple = PAPER_TASKS            # task settings (see TASK_RE)
     variants: tuple = ("peephole", "no_peephole")  # GTS settings add "no_forget"
-    restarts: int = 8                     # optimisation restarts per seed, best by training error
+    restarts: int = 12                    # optimisation restarts per seed, best by training error
     streams: int = 1                      # training streams per net (MSD: random; GTS/PFG: 1)
     msd_streams: int = 4                  # training streams per net for MSD
     chunk_periods: float = 2.0            # BPTT chunk length in periods F (state carried)
     min_chunk: int = 20                   # ... but at least this many steps
-    updates: int = 6000                   # Adam updates per net
+    train_steps: int = 120_000            # training steps per net and stream (updates =
+                                          # train_steps / chunk length)
     lr: float = 1e-2                      # learning rate at the start ...
     lr_final: float = 1e-3                # ... decaying geometrically to this at the end
     optimizer: str = "adam"               # adam | sgd (the paper's: SGD with momentum)
+    adam_relative: bool = False           # Adam steps scaled by max(1, |weight|)
     momentum: float = 0.99                # SGD momentum
     clip: float = 1.0                     # per-net gradient-norm clip in the training loop
-    init_scale: float = 1.0               # weights ~ U[-a, a] (paper: 0.1)
+    init_scale: float = 0.3               # weights ~ U[-a, a] (paper: 0.1)
     bias_in: float = 0.0                  # input gate bias offset (paper: 0)
     bias_forget: float = 2.0              # forget gate bias offset (paper: -2)
     bias_out: float = 2.0                 # output gate bias offset (paper: +2)
     bias_cell: float = 0.0                # cell input bias offset
     forget_self_neg: bool = False         # init p_forget, w_forget,c <= 0 (state closes f)
-    counter_init: bool = False            # start near a counter (see init_params)
-    counter_gain: float = 4.0             # slope k of the counter's forget gate
-    counter_spread: float = 0.5           # its period is drawn from F (1 +- spread)
+    counter_init: bool = True             # start near a counter (see init_params)
+    counter_gain: float = 20.0            # slope k of the counter's forget gate
+    counter_spread: float = 0.5           # its period is drawn from F [1, 1 + spread]
+    counter_out: bool = True              # ... and (spike tasks) its output gate a random
+                                          # step in s
     spike_weight: float = 1.0             # GTS: spike steps weigh spike_weight * (F - 1)
     terminate: bool = True                # a training stream ends at its first error
     grace: int = 0                        # ... plus this many steps (0: the paper)
@@ -388,6 +415,19 @@ class Config:
     test_spikes: int = 1000               # test stream length in spikes / periods
     select_spikes: int = 100              # training stream for choosing among restarts
     snapshots: int = 40                   # parameter snapshots kept for the GIF
+    truncated: bool = False               # the paper's truncated gradient (error flows back
+                                          # in time only through the CEC, not through
+                                          # peepholes or recurrent y^c); False: full BPTT
+    pbt_every: int = 5000                 # > 0: every this many training steps, per seed
+                                          # and variant, replace the restarts whose training
+                                          # streams die soonest by noisy copies of the best
+    pbt_frac: float = 0.25                # ... this fraction of them
+    pbt_noise: float = 0.1                # ... multiplicative noise on the copied weights
+    pbt_until: float = 0.8                # ... only during this fraction of the updates
+
+
+def n_updates(cfg, task: Task) -> int:
+    return max(1, -(-cfg.train_steps // chunk_len(cfg, task)))
 
 
 def chunk_len(cfg, task: Task) -> int:
@@ -481,12 +521,15 @@ def seed_rngs(seed: int, task: Task) -> tuple:
     return tuple(np.random.default_rng(s) for s in np.random.SeedSequence(key).spawn(3))
 
 
-def adam_step(p, g, m, v, k, lr, b1=0.9, b2=0.999, eps=1e-8):
+def adam_step(p, g, m, v, k, lr, relative=False, b1=0.9, b2=0.999, eps=1e-8):
+    """Adam; relative=True scales each step by max(1, |weight|) so that the large counter
+    thresholds (O(gain x F)) move as fast, relative to their size, as the O(1) weights."""
     m *= b1
     m += (1 - b1) * g
     v *= b2
     v += (1 - b2) * g * g
-    p -= lr * (m / (1 - b1 ** k)) / (np.sqrt(v / (1 - b2 ** k)) + eps)
+    step = lr * (m / (1 - b1 ** k)) / (np.sqrt(v / (1 - b2 ** k)) + eps)
+    p -= step * np.maximum(1.0, np.abs(p)) if relative else step
 
 
 def clip_per_net(grads: dict, clip: float) -> None:
@@ -495,6 +538,29 @@ def clip_per_net(grads: dict, clip: float) -> None:
     scale = np.minimum(1.0, clip / (np.sqrt(sq) + 1e-12))
     for g in grads.values():
         g *= scale.reshape((-1,) + (1,) * (g.ndim - 1))
+
+
+def exploit_explore(params, mom, vel, st, ended, rngs, cfg, task) -> None:
+    """Population step inside each (seed, variant) group of restarts: the nets whose training
+    streams ended most often (= died soonest at an error) since the last call are replaced by
+    noisy copies of the longest-living ones, with fresh streams. Uses training streams only."""
+    S, nv, R = ended.shape
+    n_rep = max(1, int(R * cfg.pbt_frac))
+    for si in range(S):
+        noise_rng = rngs[si]
+        for vi in range(nv):
+            order = np.argsort(ended[si, vi], kind="stable")    # fewest endings first
+            base = (si * nv + vi) * R
+            for dst, src in zip(order[R - n_rep:], order[:n_rep], strict=True):
+                d, s_ = base + dst, base + src
+                for name in params:
+                    eps = noise_rng.normal(size=params[name][d].shape)
+                    params[name][d] = params[name][s_] * (1 + cfg.pbt_noise * eps)
+                    mom[name][d], vel[name][d] = mom[name][s_], vel[name][s_]
+                reset = np.zeros(st["s"].shape, dtype=bool)
+                reset[d] = True
+                restart_streams(task, st, reset)
+                st["s"][d], st["yc"][d] = 0.0, 0.0
 
 
 def train_setting(cfg, task_name: str, seeds, log=None) -> list:
@@ -506,17 +572,19 @@ def train_setting(cfg, task_name: str, seeds, log=None) -> list:
     npr = nv * R                                     # nets per seed
     var_ids = net_layout(tcfg, S)
     rngs = [seed_rngs(s, task) for s in seeds]
-    inits = [init_params(tcfg, r[0], task.F) for r in rngs]
+    inits = [init_params(tcfg, r[0], task) for r in rngs]
     params = {k: np.concatenate([p[k] for p in inits]) for k in inits[0]}
     N, B, L = S * npr, n_streams(cfg, task), chunk_len(cfg, task)
     st = new_streams(task, N, B)
     mom = {k: np.zeros_like(v) for k, v in params.items()}
     vel = {k: np.zeros_like(v) for k, v in params.items()}
-    snap_every = max(1, cfg.updates // cfg.snapshots)
+    n_upd = n_updates(cfg, task)
+    pbt_every = -(-cfg.pbt_every // L) if cfg.pbt_every else 0
+    snap_every = max(1, n_upd // cfg.snapshots)
     snaps, curve_loss, curve_upd = [], [], []
     acc, t_start, t_log = np.zeros(N), time.perf_counter(), time.perf_counter()
-    streams_started = np.zeros(N)
-    for k in range(1, cfg.updates + 1):
+    streams_started, window_streams = np.zeros(N), np.zeros(N)
+    for k in range(1, n_upd + 1):
         draws = np.concatenate([np.asarray(r[1].choice(np.array(task.delays or (0,)),
                                                           size=(L, npr, B))) for r in rngs], 1)
         u = np.concatenate([r[1].random(size=(L, npr, B)) for r in rngs], 1)
@@ -529,15 +597,21 @@ def train_setting(cfg, task_name: str, seeds, log=None) -> list:
         grads = backward(params, batch, tcfg, cache)
         streams_started += (cache["keep"] == 0).sum(axis=(0, 2))
         clip_per_net(grads, cfg.clip)
-        lr = cfg.lr * (cfg.lr_final / cfg.lr) ** ((k - 1) / max(1, cfg.updates - 1))
+        lr = cfg.lr * (cfg.lr_final / cfg.lr) ** ((k - 1) / max(1, n_upd - 1))
         for name in params:
             if cfg.optimizer == "adam":
-                adam_step(params[name], grads[name], mom[name], vel[name], k, lr)
+                adam_step(params[name], grads[name], mom[name], vel[name], k, lr,
+                          cfg.adam_relative)
             else:                                    # SGD with momentum (the paper)
                 mom[name] *= cfg.momentum
                 mom[name] -= lr * grads[name]
                 params[name] += mom[name]
         acc += per_net
+        window_streams += (cache["keep"] == 0).sum(axis=(0, 2))
+        if pbt_every and k % pbt_every == 0 and k < n_upd * cfg.pbt_until:
+            exploit_explore(params, mom, vel, st, window_streams.reshape(S, nv, R),
+                            [r[1] for r in rngs], cfg, task)
+            window_streams[:] = 0
         if k % snap_every == 0:
             snaps.append({n: v.copy() for n, v in params.items()})
             curve_loss.append(acc / snap_every)
@@ -545,7 +619,7 @@ def train_setting(cfg, task_name: str, seeds, log=None) -> list:
             acc = np.zeros(N)
         if log is not None and time.perf_counter() - t_log > 5.0:
             t_log = time.perf_counter()
-            log(f"{task.name}: update {k}/{cfg.updates}, streams "
+            log(f"{task.name}: update {k}/{n_upd}, streams "
                 f"{int(streams_started.sum())}, loss {lval / N:.4g}, "
                 f"{time.perf_counter() - t_start:.0f} s")
     train_s = time.perf_counter() - t_start
@@ -561,7 +635,7 @@ def train_setting(cfg, task_name: str, seeds, log=None) -> list:
     test = run_stream(chosen, cvar, tcfg, task, cfg.test_spikes, test_rng if S == 0 else
                       rngs[0][2])
     eval_s = time.perf_counter() - t_eval
-    steps_per_s = cfg.updates * N * B * L / train_s
+    steps_per_s = n_upd * N * B * L / train_s
     records = []
     for si, seed in enumerate(seeds):
         for vi, variant in enumerate(tcfg.variants):
@@ -579,7 +653,7 @@ def train_setting(cfg, task_name: str, seeds, log=None) -> list:
                 select_max_abs_error=[float(e) for e in
                                       sel["max_err"][si * npr + vi * R:si * npr + (vi + 1) * R]],
                 training_streams=int(streams_started[net]),
-                training_updates=cfg.updates, chunk_steps=L, streams_per_net=B,
+                training_updates=n_upd, chunk_steps=L, streams_per_net=B,
                 curve_updates=list(curve_upd),
                 curve_loss=[float(c[net]) for c in curve_loss],
                 train_wall_s=train_s / S, eval_wall_s=eval_s / S,
@@ -606,16 +680,21 @@ def train(cfg, seed: int, log=None) -> dict:
 PRESETS = {
     "paper": Config(variants=VARIANTS),
     "quick": Config(tasks=("msd_F4_I01", "gts_F4", "pfg_cos_F4"), variants=VARIANTS,
-                    restarts=2, msd_streams=2, updates=60, test_spikes=40, select_spikes=10,
+                    restarts=2, msd_streams=2, train_steps=1200, pbt_every=200, test_spikes=40,
+                    select_spikes=10,
                     snapshots=6),
 }
 
+# Restarts inside a chunk cut the gradient (keep mask); the cases draw them at random
+# (restart_life) so that the loss is smooth in the weights. Error-triggered restarts use the
+# same cut; only their trigger differs (a step function of the weights, no gradient).
 GRADCHECK_CASES = [
-    (f"{task}/{'stream-restarts' if term else 'no-restarts'}",
+    (f"{task}/{'stream-restarts' if life else 'no-restarts'}",
      Config(tasks=(task,), variants=VARIANTS, restarts=1, streams=2, msd_streams=2,
-            min_chunk=8, terminate=term, grace=1, init_scale=0.5))
+            min_chunk=8, terminate=False, restart_life=life, init_scale=0.1,
+            counter_init=False))
     for task in ("msd_F3_I01", "msd_F3_I012", "gts_F3", "pfg_cos_F4")
-    for term in (False, True)
+    for life in (0.0, 0.5)
 ]
 
 
@@ -694,17 +773,17 @@ def parse_seeds(text: str) -> list:
             raise ValueError(f"empty seed range {text!r}")
         return list(range(a, b + 1))
     if re.fullmatch(r"\d+", text):
-        return list(range(int(text)))
+        return [int(text)]
     if re.fullmatch(r"\d+(,\d+)+", text):
         return sorted({int(t) for t in text.split(",")})
-    raise ValueError(f"bad seeds {text!r} (use 10, 0-9 or 0,2,5)")
+    raise ValueError(f"bad seeds {text!r} (use 3, 0-9 or 0,2,5)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--preset", choices=sorted(PRESETS), default="paper", help="configuration")
-    p.add_argument("--seeds", default="0-9", help="seeds: N (0..N-1), A-B or a,b,c")
+    p.add_argument("--seeds", default="0-9", help="seeds: one seed N, a range A-B or a list a,b,c")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                    help="parallel processes (one task setting, all its seeds, per job)")
     p.add_argument("--outdir", default=str(HERE), help="where results.json, run.npz go")
@@ -717,7 +796,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=None, help="learning rate (default: preset's)")
     p.add_argument("--optimizer", choices=("adam", "sgd"), default=None,
                    help="adam, or the paper's SGD with momentum (default: preset's)")
-    p.add_argument("--updates", type=int, default=None, help="updates per net")
+    p.add_argument("--train-steps", type=int, default=None,
+                   help="training steps per net and stream (default: preset's)")
     p.add_argument("--restarts", type=int, default=None, help="optimisation restarts per seed")
     return p
 
@@ -746,7 +826,7 @@ def config_from_args(args, parser) -> tuple:
         if not vs or any(v not in VARIANTS for v in vs):
             parser.error(f"--variants must be from {','.join(VARIANTS)}")
         over["variants"] = vs
-    for name in ("lr", "updates", "restarts"):
+    for name in ("lr", "train_steps", "restarts"):
         val = getattr(args, name)
         if val is not None:
             if not val > 0:
@@ -778,7 +858,7 @@ def _work_units(cfg, seeds: list, jobs: int) -> list:
 
     def cost(u):
         task = parse_task(u[0])
-        return chunk_len(cfg, task) * len(task_variants(cfg, task)) * len(u[1])
+        return n_streams(cfg, task) * len(task_variants(cfg, task)) * len(u[1])
     return sorted(units, key=cost, reverse=True)
 
 
