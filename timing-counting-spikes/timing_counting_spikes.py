@@ -298,7 +298,7 @@ def forward(params: dict, batch: dict, cfg, keep_cache: bool = True):
         e = np.where(scored, y - d, 0.0)             # error at scored steps
         w = scored * np.where(d > 0.5, spike_w, 1.0) if task.kind == "gts" else scored * 1.0
         if batch["terminate"]:
-            err = np.abs(e) >= task.threshold
+            err = ~(np.abs(e) < task.threshold)          # (a non-finite error is one too)
             st["bad"] = np.where((st["bad"] >= 0) | err, st["bad"] + 1, -1)
             reset = (st["bad"] >= cfg.grace) | (st["count"] >= cfg.max_spikes)
         if restarts:
@@ -387,7 +387,7 @@ class Config:
     msd_streams: int = 4                  # training streams per net for MSD
     chunk_periods: float = 2.0            # BPTT chunk length in periods F (state carried)
     min_chunk: int = 20                   # ... but at least this many steps
-    train_steps: int = 120_000            # training steps per net and stream (updates =
+    train_steps: int = 500_000            # training steps per net and stream (updates =
                                           # train_steps / chunk length)
     lr: float = 1e-2                      # learning rate at the start ...
     lr_final: float = 1e-3                # ... decaying geometrically to this at the end
