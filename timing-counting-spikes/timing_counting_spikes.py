@@ -276,6 +276,7 @@ def forward(params: dict, batch: dict, cfg, keep_cache: bool = True):
                  e=np.empty(shape), keep=np.empty(shape))
     s, yc = st.pop("s"), st.pop("yc")
     reset = np.zeros((N, B), dtype=bool)
+    n_full = np.zeros(N, dtype=np.int64)
     spike_w = cfg.spike_weight * (task.F - 1) if task.kind == "gts" else 1.0
     restarts = batch["terminate"] or cfg.restart_life > 0
     p_restart = 1.0 / (cfg.restart_life * task.F) if cfg.restart_life > 0 else -1.0
@@ -300,7 +301,9 @@ def forward(params: dict, batch: dict, cfg, keep_cache: bool = True):
         if batch["terminate"]:
             err = ~(np.abs(e) < task.threshold)          # (a non-finite error is one too)
             st["bad"] = np.where((st["bad"] >= 0) | err, st["bad"] + 1, -1)
-            reset = (st["bad"] >= cfg.grace) | (st["count"] >= cfg.max_spikes)
+            full = st["count"] >= cfg.max_spikes
+            n_full += (full & (st["bad"] < 0)).sum(axis=1)  # streams run to the end error-free
+            reset = (st["bad"] >= cfg.grace) | full
         if restarts:
             reset = reset | (batch["u"][t] < p_restart)
         if keep_cache:
@@ -314,6 +317,7 @@ def forward(params: dict, batch: dict, cfg, keep_cache: bool = True):
         restart_streams(task, st, reset)
         s, yc = s * ~reset, yc * ~reset
     st["s"], st["yc"] = s, yc
+    cache["completed"] = n_full
     # E = sum_t w_t e_t^2 / (L B) per net; the loss sums the nets (independent problems)
     per_net = np.einsum("lnb,lnb,lnb->n", cache["w"], cache["e"], cache["e"]) / (L * B)
     return per_net, cache, st
@@ -418,6 +422,8 @@ class Config:
     truncated: bool = False               # the paper's truncated gradient (error flows back
                                           # in time only through the CEC, not through
                                           # peepholes or recurrent y^c); False: full BPTT
+    stop_when_solved: bool = True         # a net's training stops at its first error-free
+                                          # full-length training stream (the paper's rule)
     pbt_every: int = 5000                 # > 0: every this many training steps, per seed
                                           # and variant, replace the restarts whose training
                                           # streams die soonest by noisy copies of the best
@@ -540,7 +546,7 @@ def clip_per_net(grads: dict, clip: float) -> None:
         g *= scale.reshape((-1,) + (1,) * (g.ndim - 1))
 
 
-def exploit_explore(params, mom, vel, st, ended, rngs, cfg, task) -> None:
+def exploit_explore(params, mom, vel, st, ended, rngs, cfg, task, frozen) -> None:
     """Population step inside each (seed, variant) group of restarts: the nets whose training
     streams ended most often (= died soonest at an error) since the last call are replaced by
     noisy copies of the longest-living ones, with fresh streams. Uses training streams only."""
@@ -550,8 +556,12 @@ def exploit_explore(params, mom, vel, st, ended, rngs, cfg, task) -> None:
         noise_rng = rngs[si]
         for vi in range(nv):
             order = np.argsort(ended[si, vi], kind="stable")    # fewest endings first
+            live = [j for j in order if not frozen[si, vi, j]]  # frozen nets stay as they are
+            n = min(n_rep, len(live))
             base = (si * nv + vi) * R
-            for dst, src in zip(order[R - n_rep:], order[:n_rep], strict=True):
+            for dst, src in zip(live[len(live) - n:], order[:n], strict=True):
+                if dst == src:
+                    continue
                 d, s_ = base + dst, base + src
                 for name in params:
                     eps = noise_rng.normal(size=params[name][d].shape)
@@ -584,6 +594,8 @@ def train_setting(cfg, task_name: str, seeds, log=None) -> list:
     snaps, curve_loss, curve_upd = [], [], []
     acc, t_start, t_log = np.zeros(N), time.perf_counter(), time.perf_counter()
     streams_started, window_streams = np.zeros(N), np.zeros(N)
+    frozen, solved_at = np.zeros(N, dtype=bool), np.full(N, -1, dtype=np.int64)
+    store = {n: v.copy() for n, v in params.items()}
     for k in range(1, n_upd + 1):
         draws = np.concatenate([np.asarray(r[1].choice(np.array(task.delays or (0,)),
                                                           size=(L, npr, B))) for r in rngs], 1)
@@ -595,6 +607,14 @@ def train_setting(cfg, task_name: str, seeds, log=None) -> list:
         if not math.isfinite(lval):
             raise FloatingPointError(f"{task.name}: non-finite loss at update {k}")
         grads = backward(params, batch, tcfg, cache)
+        if cfg.stop_when_solved:
+            # the paper's stopping rule, per net: a training stream that ran its full
+            # max_spikes without an error ends that net's training (its weights are frozen)
+            new = (cache["completed"] > 0) & ~frozen
+            solved_at[new] = k
+            frozen |= new
+            for name in params:
+                store[name][new] = params[name][new]
         streams_started += (cache["keep"] == 0).sum(axis=(0, 2))
         clip_per_net(grads, cfg.clip)
         lr = cfg.lr * (cfg.lr_final / cfg.lr) ** ((k - 1) / max(1, n_upd - 1))
@@ -606,11 +626,14 @@ def train_setting(cfg, task_name: str, seeds, log=None) -> list:
                 mom[name] *= cfg.momentum
                 mom[name] -= lr * grads[name]
                 params[name] += mom[name]
+        if cfg.stop_when_solved:
+            for name in params:
+                params[name][frozen] = store[name][frozen]
         acc += per_net
         window_streams += (cache["keep"] == 0).sum(axis=(0, 2))
         if pbt_every and k % pbt_every == 0 and k < n_upd * cfg.pbt_until:
             exploit_explore(params, mom, vel, st, window_streams.reshape(S, nv, R),
-                            [r[1] for r in rngs], cfg, task)
+                            [r[1] for r in rngs], cfg, task, frozen.reshape(S, nv, R))
             window_streams[:] = 0
         if k % snap_every == 0:
             snaps.append({n: v.copy() for n, v in params.items()})
@@ -653,6 +676,7 @@ def train_setting(cfg, task_name: str, seeds, log=None) -> list:
                 select_max_abs_error=[float(e) for e in
                                       sel["max_err"][si * npr + vi * R:si * npr + (vi + 1) * R]],
                 training_streams=int(streams_started[net]),
+                updates_to_solve=int(solved_at[net]) if solved_at[net] > 0 else None,
                 training_updates=n_upd, chunk_steps=L, streams_per_net=B,
                 curve_updates=list(curve_upd),
                 curve_loss=[float(c[net]) for c in curve_loss],

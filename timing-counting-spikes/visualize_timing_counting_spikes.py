@@ -59,7 +59,8 @@ def fig_success(res, out):
             s = sm.get(f"{t}/{v}")
             if s:
                 grid[i, j] = s["solved"] / s["n_seeds"]
-                ax.text(j, i, f"{s['solved']}/{s['n_seeds']}", ha="center", va="center")
+                ax.text(j, i, f"{s['solved']}/{s['n_seeds']}", ha="center", va="center",
+                        color="white" if grid[i, j] > 0.6 else "black")
         kind = t.split("_")[0]
         ax.text(len(variants) - 0.4, i, M.PAPER_FINDINGS.get(kind, ""), va="center",
                 fontsize=7)
