@@ -186,3 +186,21 @@ def test_cli_bad_tasks(tasks, tmp_path):
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert len([ln for ln in r.stderr.splitlines() if "error:" in ln]) == 1
     assert not out.exists()
+
+
+def test_truncated_gradient_option():
+    """The paper's truncation cuts the error paths through peepholes and y^c_{t-1}: with those
+    weights zero the cut paths carry nothing and it equals the full gradient; otherwise not."""
+    cfg = dataclasses.replace(M.GRADCHECK_CASES[0][1], variants=("peephole",))
+    rng = np.random.default_rng(5)
+    p = M.init_params(cfg, rng)
+    batch = M.sample_batch(cfg, rng)
+    tcfg = dataclasses.replace(cfg, truncated=True)
+    q = {k: v.copy() for k, v in p.items()}
+    q["P"][:] = 0.0
+    q["W"][:, :, 1] = 0.0
+    full, trunc = M.loss_and_grads(q, batch, cfg)[1], M.loss_and_grads(q, batch, tcfg)[1]
+    assert all(np.allclose(full[k], trunc[k], rtol=1e-12, atol=1e-15) for k in full)
+    p["P"][:] = 0.5
+    full, trunc = M.loss_and_grads(p, batch, cfg)[1], M.loss_and_grads(p, batch, tcfg)[1]
+    assert not all(np.allclose(full[k], trunc[k]) for k in full)

@@ -135,7 +135,9 @@ def fig_msd(res, cfg, npz, out):
         sc = ~np.isnan(tr["d"][0])
         d, y = tr["d"][0][sc], tr["y"][0][sc]
         for val in np.unique(d):
-            ax.hist(y[d == val], bins=30, alpha=0.6, label=f"I = {val:g}")
+            ax.hist(np.clip(y[d == val], -0.2, 1.2), bins=np.linspace(-0.2, 1.2, 57),
+                    alpha=0.6, label=f"I = {val:g} ({int((d == val).sum())} spikes)")
+        ax.axvline(0.5, color="k", lw=0.5)
         ax.set_title(f"{variant} seed {r['seed']}: output at spikes", fontsize=8)
         ax.legend(fontsize=7)
         ax.set_xlabel("y at spike")
