@@ -226,8 +226,8 @@ def init_params(cfg, rng: np.random.Generator, task: Task | None = None) -> dict
         W0[:, IN, 2] += 4.0
         P0[:, 1] += -cfg.counter_gain
         W0[:, FG, 2] += cfg.counter_gain * (Pc - 0.5) - cfg.bias_forget
-        if cfg.counter_out and task.kind != "pfg":
-            # spike heads: the output gate a step in s (random sign, threshold in [0, 1.5 F])
+        if cfg.counter_out:
+            # the output gate a step in s (random sign, threshold in [0, 1.5 F])
             ko = cfg.counter_gain / 4 * rng.choice(np.array([-1.0, 1.0]), size=r)
             theta = rng.uniform(0.0, 1.5 * F, size=r)
             P0[:, 2] += ko
@@ -243,7 +243,7 @@ def init_params(cfg, rng: np.random.Generator, task: Task | None = None) -> dict
         # counter's reset slope goes there instead of onto the (absent) peephole
         nop = net_layout(cfg) == VARIANTS.index("no_peephole")
         p["W"][nop, FG, 1] -= cfg.counter_gain
-        if cfg.counter_out and task.kind != "pfg":
+        if cfg.counter_out:
             p["W"][nop, OUT, 1] += np.tile(P0[:, 2], nv)[nop]
     return {k: (p[k] * m[k]).astype(np.float64) for k in ("W", "P", "V")}
 
@@ -408,8 +408,7 @@ class Config:
     counter_init: bool = True             # start near a counter (see init_params)
     counter_gain: float = 20.0            # slope k of the counter's forget gate
     counter_spread: float = 0.5           # its period is drawn from F [1, 1 + spread]
-    counter_out: bool = True              # ... and (spike tasks) its output gate a random
-                                          # step in s
+    counter_out: bool = True              # ... and its output gate a random step in s
     spike_weight: float = 1.0             # GTS: spike steps weigh spike_weight * (F - 1)
     terminate: bool = True                # a training stream ends at its first error
     grace: int = 0                        # ... plus this many steps (0: the paper)
