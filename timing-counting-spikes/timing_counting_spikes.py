@@ -1,0 +1,963 @@
+"""Learning precise timing with peephole LSTM: MSD, GTS and PFG on the paper's 17-weight net.
+
+Gers, F. A., Schraudolph, N. N. & Schmidhuber, J. (2002). "Learning Precise Timing with LSTM
+Recurrent Networks." Journal of Machine Learning Research 3, 115-143.
+
+Claim reproduced: one memory block of one cell with peephole connections (cell state -> gates)
+learns to measure spike delays (MSD, up to telling 49 from 50 steps apart), to generate
+precisely timed spikes (GTS) and to generate periodic functions (PFG: cosine, triangle,
+rectangle), on continual test streams of 1000 spikes / 1000 periods with no resets and no
+teacher forcing. The same net without peepholes learns far less (the paper: of the PFG tasks
+only the cosine with period 10); without a forget gate GTS fails.
+
+Headline command (all 12 task settings x variants, 10 seeds each, about 9 min on 2 cores):
+
+    python timing-counting-spikes/timing_counting_spikes.py --jobs 2
+
+Every seed, variant and optimisation restart of one task setting is one slice of a leading
+"net" axis: the 17-weight net is pure numpy-call overhead, so one process carries them all.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import dataclasses  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import platform  # noqa: E402
+import re  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from concurrent.futures import ProcessPoolExecutor  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+PAPER = ("Gers, Schraudolph & Schmidhuber (2002), Learning Precise Timing with LSTM Recurrent "
+         "Networks, JMLR 3:115-143")
+VARIANTS = ("peephole", "no_peephole", "no_forget")
+# units of the block, rows of W: cell input (g), input gate, forget gate, output gate
+C, IN, FG, OUT = 0, 1, 2, 3
+
+# ---------------------------------------------------------------------------------------
+# Tasks
+# ---------------------------------------------------------------------------------------
+# A task setting is named by a string:
+#   msd_F<F>_I<digits>  measuring spike delays: input spikes at T(n) = T(n-1) + F + I(n),
+#                       I(n) drawn uniformly from the digits (msd_F10_I01: I in {0,1});
+#                       target at every spike but a stream's first: I(n).
+#   gts_F<F>            generating timed spikes: one input spike at the stream's start,
+#                       target 1 every F steps after it, 0 elsewhere.
+#   pfg_<wave>_F<F>     periodic function generation, no input: wave in cos, tri, rect.
+TASK_RE = re.compile(r"^(?:(msd)_F(-?\d+)_I(\d*)|(gts)_F(-?\d+)|pfg_(cos|tri|rect)_F(-?\d+))$")
+PAPER_TASKS = ("msd_F10_I01", "msd_F10_I012", "msd_F49_I01", "gts_F10", "gts_F25", "gts_F50",
+               "pfg_cos_F10", "pfg_cos_F25", "pfg_tri_F10", "pfg_tri_F25", "pfg_rect_F10",
+               "pfg_rect_F25")
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    kind: str            # "msd", "gts" or "pfg"
+    F: int               # period / minimum spike spacing
+    delays: tuple = ()   # MSD: the delay set I(n) is drawn from
+    wave: str = ""       # PFG: cos, tri, rect
+
+    @property
+    def linear(self) -> bool:
+        """Output unit: linear for PFG and for MSD with delays > 1, logistic otherwise."""
+        return self.kind == "pfg" or (self.kind == "msd" and max(self.delays) > 1)
+
+    @property
+    def threshold(self) -> float:
+        """The paper's success criterion: |error| below this at every scored step."""
+        return 0.3 if self.kind == "pfg" else 0.49
+
+
+def parse_task(name: str) -> Task:
+    """Task from its name; ValueError with a one-line reason on a bad name."""
+    m = TASK_RE.match(name)
+    if m is None:
+        raise ValueError(f"unknown task {name!r} (msd_F<F>_I<digits>, gts_F<F>, "
+                         "pfg_{cos,tri,rect}_F<F>)")
+    if m.group(1):
+        F, digits = int(m.group(2)), m.group(3)
+        if not digits:
+            raise ValueError(f"task {name!r}: empty delay set")
+        delays = tuple(sorted({int(d) for d in digits}))
+        task = Task(name, "msd", F, delays=delays)
+    elif m.group(4):
+        task = Task(name, "gts", int(m.group(5)))
+    else:
+        task = Task(name, "pfg", int(m.group(7)), wave=m.group(6))
+    if task.F <= 1:
+        raise ValueError(f"task {name!r}: period F must be >= 2")
+    return task
+
+
+def wave_table(task: Task) -> np.ndarray:
+    """Target over one period, indexed by phase tau mod F (GTS: spike at phase 0)."""
+    ph = np.arange(task.F, dtype=np.float64)
+    if task.kind == "msd":
+        return np.zeros(task.F)
+    if task.kind == "gts":
+        return (ph == 0).astype(np.float64)
+    if task.wave == "cos":      # f_cos(t) = 1/2 (1 - cos(2 pi t / F))
+        return 0.5 * (1.0 - np.cos(2.0 * np.pi * ph / task.F))
+    if task.wave == "tri":      # 0 at t = 0, 1 at t = F/2, linear in between
+        return 1.0 - np.abs(2.0 * ph / task.F - 1.0)
+    if task.wave == "rect":     # 0 in the first half period, 1 in the second
+        return (ph >= task.F / 2.0).astype(np.float64)
+    raise ValueError(task.wave)
+
+
+def trivial_error(task: Task) -> float:
+    """Max abs error of the best constant output (the trivial fixed point)."""
+    if task.kind == "msd":
+        return (max(task.delays) - min(task.delays)) / 2.0
+    tab = wave_table(task)
+    return float((tab.max() - tab.min()) / 2.0)
+
+
+def new_streams(task: Task, n: int, b: int) -> dict:
+    """Counters of n x b fresh streams (all start at step 0, zero cell state)."""
+    z = np.zeros((n, b), dtype=np.int64)
+    return dict(tau=z.copy(), count=z.copy(), cd=z.copy(), cur=z.copy(), bad=z - 1,
+                first=np.ones((n, b), dtype=bool), s=np.zeros((n, b)), yc=np.zeros((n, b)))
+
+
+def stream_step(task: Task, st: dict, table: np.ndarray, draw: np.ndarray):
+    """Input x_t, target d_t, scored mask for step tau of every stream; advance counters.
+
+    draw: fresh delays I (used by MSD at a spike). Counters are updated in place.
+    """
+    tau = st["tau"]
+    if task.kind == "msd":
+        spike = st["cd"] == 0
+        x = spike.astype(np.float64)
+        target = st["cur"].astype(np.float64)
+        scored = spike & ~st["first"]
+        st["cur"] = np.where(spike, draw, st["cur"])
+        st["cd"] = np.where(spike, task.F + draw, st["cd"]) - 1
+        st["first"] &= ~spike
+        st["count"] += scored
+    else:
+        phase = tau % task.F
+        x = (tau == 0).astype(np.float64) if task.kind == "gts" else np.zeros(tau.shape)
+        target = table[phase]
+        if task.kind == "gts":
+            target = np.where(tau == 0, 0.0, target)
+        scored = np.ones(tau.shape, dtype=bool)
+        st["count"] += (phase == task.F - 1)
+    st["tau"] = tau + 1
+    return x, target, scored
+
+
+def restart_streams(task: Task, st: dict, reset: np.ndarray) -> None:
+    """Streams flagged in `reset` start afresh (paper: a training stream ends at its first
+    error or after 100 spikes; the next one starts from the zero state)."""
+    for k in ("tau", "count", "cd", "cur"):
+        st[k] = np.where(reset, 0, st[k])
+    st["bad"] = np.where(reset, -1, st["bad"])
+    st["first"] = st["first"] | reset
+
+
+# ---------------------------------------------------------------------------------------
+# Model: 1 input, 1 memory block of 1 cell, input/forget/output gates, peepholes, 1 output
+# ---------------------------------------------------------------------------------------
+# Weights of one net (17 with peepholes):
+#   W[u] = (w_ux, w_uc, b_u) for u in (cell input c, in, forget, out): each unit reads the
+#          input x_t, the cell output y^c_{t-1} (recurrent) and a bias           4 x 3 = 12
+#   P    = (p_in, p_forget, p_out) peepholes from the cell state                        3
+#   V    = (w_k, b_k) output unit from y^c_t                                            2
+# no_peephole masks P (14 weights); no_forget is the peephole net without the forget unit
+# and its peephole (f = 1, 13 weights). All nets of a run share one array with a leading net axis.
+def n_weights(variant: str) -> int:
+    return int(param_masks(np.array([VARIANTS.index(variant)]))["W"].sum()
+               + param_masks(np.array([VARIANTS.index(variant)]))["P"].sum() + 2)
+
+
+def param_masks(var_ids: np.ndarray) -> dict:
+    """1 where a weight exists in the net's variant, 0 where it is absent."""
+    n = len(var_ids)
+    wm, pm = np.ones((n, 4, 3)), np.ones((n, 3))
+    pm[var_ids == 1] = 0.0                        # no_peephole: no peepholes
+    nf = var_ids == 2
+    wm[nf, FG, :] = 0.0                           # no_forget: no forget unit ...
+    pm[nf, 1] = 0.0                               # ... and no forget peephole
+    return dict(W=wm, P=pm, V=np.ones((n, 2)))
+
+
+def net_layout(cfg, n_seeds: int = 1) -> np.ndarray:
+    """Variant id of every net, seed-major, then variant, then restart."""
+    ids = [VARIANTS.index(v) for v in cfg.variants]
+    return np.tile(np.repeat(np.array(ids), cfg.restarts), n_seeds)
+
+
+def init_params(cfg, rng: np.random.Generator, task: Task | None = None) -> dict:
+    """Nets of one seed: restarts x variants; restart r of every variant starts from the same
+    draw (a paired comparison), with absent weights zeroed.
+
+    Weights ~ U[-a, a] plus the Config's bias offsets; with counter_init, a counter prior
+    (see the comments below) that knows the task's period F only to within [F, 1.5 F]."""
+    r, a = cfg.restarts, cfg.init_scale
+    W0 = rng.uniform(-a, a, size=(r, 4, 3))
+    P0 = rng.uniform(-a, a, size=(r, 3))
+    V0 = rng.uniform(-a, a, size=(r, 2))
+    W0[:, IN, 2] += cfg.bias_in
+    W0[:, FG, 2] += cfg.bias_forget
+    W0[:, OUT, 2] += cfg.bias_out
+    W0[:, C, 2] += cfg.bias_cell
+    if cfg.counter_init:
+        # a counter of random period Pc: g = 1, input gate open, the forget gate closes
+        # when s_{t-1} passes Pc - 1/2 (peephole) so s counts 1, 2, ..., Pc, 1, 2, ...
+        task = task or parse_task(cfg.tasks[0])
+        F = task.F
+        Pc = F * (1.0 + rng.uniform(0.0, cfg.counter_spread, size=r))
+        W0[:, C, 2] += 1.0
+        W0[:, IN, 2] += 4.0
+        P0[:, 1] += -cfg.counter_gain
+        W0[:, FG, 2] += cfg.counter_gain * (Pc - 0.5) - cfg.bias_forget
+        if cfg.counter_out:
+            # the output gate a step in s (random sign, threshold in [0, 1.5 F])
+            ko = cfg.counter_gain / 4 * rng.choice(np.array([-1.0, 1.0]), size=r)
+            theta = rng.uniform(0.0, 1.5 * F, size=r)
+            P0[:, 2] += ko
+            W0[:, OUT, 2] += -ko * theta - cfg.bias_out
+    if cfg.forget_self_neg:
+        W0[:, FG, 1] = -np.abs(W0[:, FG, 1])
+        P0[:, 1] = -np.abs(P0[:, 1])
+    nv = len(cfg.variants)
+    p = dict(W=np.tile(W0, (nv, 1, 1)), P=np.tile(P0, (nv, 1)), V=np.tile(V0, (nv, 1)))
+    m = param_masks(net_layout(cfg))
+    if cfg.counter_init:
+        # without peepholes the state reaches the forget gate only through y^c_{t-1}: the
+        # counter's reset slope goes there instead of onto the (absent) peephole
+        nop = net_layout(cfg) == VARIANTS.index("no_peephole")
+        p["W"][nop, FG, 1] -= cfg.counter_gain
+        if cfg.counter_out:
+            p["W"][nop, OUT, 1] += np.tile(P0[:, 2], nv)[nop]
+    return {k: (p[k] * m[k]).astype(np.float64) for k in ("W", "P", "V")}
+
+
+def sigmoid(z):
+    return 0.5 * (1.0 + np.tanh(0.5 * z))
+
+
+def forward(params: dict, batch: dict, cfg, keep_cache: bool = True):
+    """Run every net over its chunk of L steps. Returns (per-net losses, cache, end state).
+
+    batch: task, var_ids (N,), draws (L, N, B) delay draws, streams (counters + s, y^c),
+    terminate (bool: a stream restarts after its first error / after max_spikes).
+    """
+    task = parse_task(batch["task"])
+    table = wave_table(task)
+    m = param_masks(batch["var_ids"])
+    W, P, V = params["W"] * m["W"], params["P"] * m["P"], params["V"]
+    nf = (batch["var_ids"] == 2)[:, None]            # no_forget nets: f = 1
+    st = {k: np.array(v, copy=True) for k, v in batch["streams"].items()}
+    draws = batch["draws"]
+    L, N, B = draws.shape
+    wx, wc, wb = (W[:, :, j].T[:, :, None] for j in range(3))   # (4, N, 1)
+    pi, pf, po = (P[:, j][:, None] for j in range(3))
+    vk, vb = V[:, 0][:, None], V[:, 1][:, None]
+    shape = (L, N, B)
+    cache = dict(x=np.empty(shape), sp=np.empty(shape), ycp=np.empty(shape),
+                 g=np.empty(shape), i=np.empty(shape), f=np.empty(shape), s=np.empty(shape),
+                 o=np.empty(shape), yc=np.empty(shape), y=np.empty(shape), w=np.empty(shape),
+                 e=np.empty(shape), keep=np.empty(shape))
+    s, yc = st.pop("s"), st.pop("yc")
+    reset = np.zeros((N, B), dtype=bool)
+    n_full = np.zeros(N, dtype=np.int64)
+    spike_w = cfg.spike_weight * (task.F - 1) if task.kind == "gts" else 1.0
+    restarts = batch["terminate"] or cfg.restart_life > 0
+    p_restart = 1.0 / (cfg.restart_life * task.F) if cfg.restart_life > 0 else -1.0
+    for t in range(L):
+        if restarts:
+            restart_streams(task, st, reset)
+        keep = (~reset).astype(np.float64)
+        sp, ycp = s * keep, yc * keep                # s_{t-1}, y^c_{t-1} (0 after a restart)
+        x, d, scored = stream_step(task, st, table, draws[t])
+        a = wx * x + wc * ycp + wb                   # net_u = w_ux x + w_uc y^c_{t-1} + b_u
+        g = a[C]                                     # g(net_c) = net_c (identity squash)
+        i = sigmoid(a[IN] + pi * sp)                 # y^in = f(net_in + p_in s_{t-1})
+        f = sigmoid(a[FG] + pf * sp)                 # y^phi = f(net_phi + p_phi s_{t-1})
+        f = np.where(nf, 1.0, f)
+        s = f * sp + i * g                           # s_t = y^phi s_{t-1} + y^in g
+        o = sigmoid(a[OUT] + po * s)                 # y^out = f(net_out + p_out s_t)
+        yc = o * s                                   # y^c = y^out s_t (no h)
+        z = vk * yc + vb                             # net_k = w_k y^c + b_k
+        y = z if task.linear else sigmoid(z)         # y^k: linear or logistic
+        e = np.where(scored, y - d, 0.0)             # error at scored steps
+        w = scored * np.where(d > 0.5, spike_w, 1.0) if task.kind == "gts" else scored * 1.0
+        if batch["terminate"]:
+            err = ~(np.abs(e) < task.threshold)          # (a non-finite error is one too)
+            st["bad"] = np.where((st["bad"] >= 0) | err, st["bad"] + 1, -1)
+            full = st["count"] >= cfg.max_spikes
+            n_full += (full & (st["bad"] < 0)).sum(axis=1)  # streams run to the end error-free
+            reset = (st["bad"] >= cfg.grace) | full
+        if restarts:
+            reset = reset | (batch["u"][t] < p_restart)
+        if keep_cache:
+            for k, v in (("x", x), ("sp", sp), ("ycp", ycp), ("g", g), ("i", i), ("f", f),
+                         ("s", s), ("o", o), ("yc", yc), ("y", y), ("w", w), ("e", e),
+                         ("keep", keep)):
+                cache[k][t] = v
+        else:
+            cache["w"][t], cache["e"][t] = w, e
+    if restarts:
+        restart_streams(task, st, reset)
+        s, yc = s * ~reset, yc * ~reset
+    st["s"], st["yc"] = s, yc
+    cache["completed"] = n_full
+    # E = sum_t w_t e_t^2 / (L B) per net; the loss sums the nets (independent problems)
+    per_net = np.einsum("lnb,lnb,lnb->n", cache["w"], cache["e"], cache["e"]) / (L * B)
+    return per_net, cache, st
+
+
+def loss(params: dict, batch: dict, cfg) -> float:
+    return float(np.sum(forward(params, batch, cfg, keep_cache=False)[0]))
+
+
+def backward(params: dict, batch: dict, cfg, cache: dict) -> dict:
+    """Full BPTT gradient of sum(per-net loss), peephole paths included."""
+    task = parse_task(batch["task"])
+    m = param_masks(batch["var_ids"])
+    W, P, V = params["W"] * m["W"], params["P"] * m["P"], params["V"]
+    L, N, B = cache["x"].shape
+    wc = W[:, :, 1].T[:, :, None]
+    pi, pf, po = (P[:, j][:, None] for j in range(3))
+    vk = V[:, 0][:, None]
+    dA = np.empty((4, L, N, B))                      # dE/dnet_u per unit and step
+    dZ = np.empty((L, N, B))                         # dE/dnet_k
+    ds_next = np.zeros((N, B))                       # dE/ds_t through step t+1
+    dyc_next = np.zeros((N, B))                      # dE/dy^c_t through step t+1
+    trunc = cfg.truncated
+    for t in range(L - 1, -1, -1):
+        y, s, o = cache["y"][t], cache["s"][t], cache["o"][t]
+        i, f, g, sp = cache["i"][t], cache["f"][t], cache["g"][t], cache["sp"][t]
+        dy = 2.0 * cache["w"][t] * cache["e"][t] / (L * B)      # E = sum w e^2 / (L B)
+        dz = dy if task.linear else dy * y * (1.0 - y)         # y^k = f(net_k)
+        dyc = dz * vk + dyc_next                                # net_k = w_k y^c + b_k
+        dao = dyc * s * o * (1.0 - o)                           # y^c = y^out s_t
+        ds = dyc * o + ds_next                                  # y^c = y^out s_t
+        if not trunc:
+            ds += dao * po                                      # y^out = f(.. + p_out s_t)
+        dai = ds * g * i * (1.0 - i)                            # s_t = f s_{t-1} + i g
+        daf = ds * sp * f * (1.0 - f)                           # (0 where f = 1)
+        dac = ds * i                                            # g = net_c
+        dZ[t], dA[C, t], dA[IN, t], dA[FG, t], dA[OUT, t] = dz, dac, dai, daf, dao
+        if trunc:                                               # the paper's truncation:
+            dsp, dycp = ds * f, 0.0                             # error flows via the CEC only
+        else:
+            dsp = ds * f + dai * pi + daf * pf                  # peepholes read s_{t-1}
+            dycp = dac * wc[C] + dai * wc[IN] + daf * wc[FG] + dao * wc[OUT]  # net_u(y^c_t-1)
+        keep = cache["keep"][t]                                 # a restart cuts the past
+        ds_next, dyc_next = dsp * keep, dycp * keep
+    dz = dZ
+    x, ycp, sp, s = cache["x"], cache["ycp"], cache["sp"], cache["s"]
+    gW = np.empty((N, 4, 3))
+    gW[:, :, 0] = np.einsum("ulnb,lnb->nu", dA, x)
+    gW[:, :, 1] = np.einsum("ulnb,lnb->nu", dA, ycp)
+    gW[:, :, 2] = np.einsum("ulnb->nu", dA)
+    gP = np.stack([np.einsum("lnb,lnb->n", dA[1], sp), np.einsum("lnb,lnb->n", dA[2], sp),
+                   np.einsum("lnb,lnb->n", dA[3], s)], axis=1)
+    gV = np.stack([np.einsum("lnb,lnb->n", dz, cache["yc"]), np.einsum("lnb->n", dz)], axis=1)
+    return dict(W=gW * m["W"], P=gP * m["P"], V=gV)
+
+
+def loss_and_grads(params: dict, batch: dict, cfg):
+    per_net, cache, _ = forward(params, batch, cfg)
+    return float(np.sum(per_net)), backward(params, batch, cfg, cache)
+
+
+# ---------------------------------------------------------------------------------------
+# Configuration
+# ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Config:
+    tasks: tuple = PAPER_TASKS            # task settings (see TASK_RE)
+    variants: tuple = ("peephole", "no_peephole")  # GTS settings add "no_forget"
+    restarts: int = 12                    # optimisation restarts per seed, best by training error
+    streams: int = 1                      # training streams per net (MSD: random; GTS/PFG: 1)
+    msd_streams: int = 4                  # training streams per net for MSD
+    chunk_periods: float = 2.0            # BPTT chunk length in periods F (state carried)
+    min_chunk: int = 20                   # ... but at least this many steps
+    train_steps: int = 500_000            # training steps per net and stream (updates =
+                                          # train_steps / chunk length)
+    lr: float = 1e-2                      # learning rate at the start ...
+    lr_final: float = 1e-3                # ... decaying geometrically to this at the end
+    optimizer: str = "adam"               # adam | sgd (the paper's: SGD with momentum)
+    adam_relative: bool = False           # Adam steps scaled by max(1, |weight|)
+    momentum: float = 0.99                # SGD momentum
+    clip: float = 1.0                     # per-net gradient-norm clip in the training loop
+    init_scale: float = 0.3               # weights ~ U[-a, a] (paper: 0.1)
+    bias_in: float = 0.0                  # input gate bias offset (paper: 0)
+    bias_forget: float = 2.0              # forget gate bias offset (paper: -2)
+    bias_out: float = 2.0                 # output gate bias offset (paper: +2)
+    bias_cell: float = 0.0                # cell input bias offset
+    forget_self_neg: bool = False         # init p_forget, w_forget,c <= 0 (state closes f)
+    counter_init: bool = True             # start near a counter (see init_params)
+    counter_gain: float = 20.0            # slope k of the counter's forget gate
+    counter_spread: float = 0.5           # its period is drawn from F [1, 1 + spread]
+    counter_out: bool = True              # ... and its output gate a random step in s
+    spike_weight: float = 1.0             # GTS: spike steps weigh spike_weight * (F - 1)
+    terminate: bool = True                # a training stream ends at its first error
+    grace: int = 0                        # ... plus this many steps (0: the paper)
+    restart_life: float = 0.0             # > 0: streams also restart at random, mean life
+                                          # restart_life periods (0: off)
+    max_spikes: int = 100                 # ... or after this many spikes / periods
+    test_spikes: int = 1000               # test stream length in spikes / periods
+    select_spikes: int = 100              # training stream for choosing among restarts
+    snapshots: int = 40                   # parameter snapshots kept for the GIF
+    truncated: bool = False               # the paper's truncated gradient (error flows back
+                                          # in time only through the CEC, not through
+                                          # peepholes or recurrent y^c); False: full BPTT
+    stop_when_solved: bool = True         # a net's training stops at its first error-free
+                                          # full-length training stream (the paper's rule)
+    pbt_every: int = 5000                 # > 0: every this many training steps, per seed
+                                          # and variant, replace the restarts whose training
+                                          # streams die soonest by noisy copies of the best
+    pbt_frac: float = 0.25                # ... this fraction of them
+    pbt_noise: float = 0.1                # ... multiplicative noise on the copied weights
+    pbt_until: float = 0.8                # ... only during this fraction of the updates
+
+
+def n_updates(cfg, task: Task) -> int:
+    return max(1, -(-cfg.train_steps // chunk_len(cfg, task)))
+
+
+def chunk_len(cfg, task: Task) -> int:
+    return max(cfg.min_chunk, int(round(cfg.chunk_periods * task.F)))
+
+
+def n_streams(cfg, task: Task) -> int:
+    return cfg.msd_streams if task.kind == "msd" else cfg.streams
+
+
+def make_batch(cfg, task: Task, var_ids: np.ndarray, streams: dict, rng, L: int) -> dict:
+    N, B = streams["s"].shape
+    draws = rng.choice(np.array(task.delays or (0,)), size=(L, N, B))
+    return dict(task=task.name, var_ids=var_ids, draws=draws, streams=streams,
+                terminate=cfg.terminate, u=rng.random(size=(L, N, B)))
+
+
+def sample_batch(cfg, rng: np.random.Generator) -> dict:
+    """A chunk of training streams for the first task, mid-stream (nonzero state)."""
+    task = parse_task(cfg.tasks[0])
+    var_ids = net_layout(cfg)
+    N, B = len(var_ids), n_streams(cfg, task)
+    st = new_streams(task, N, B)
+    st["tau"] = rng.integers(0, 3 * task.F, size=(N, B))
+    st["cd"] = rng.integers(0, task.F, size=(N, B))
+    st["cur"] = rng.choice(np.array(task.delays or (0,)), size=(N, B))
+    st["first"] = np.zeros((N, B), dtype=bool)
+    st["s"] = rng.uniform(0.0, 2.0, size=(N, B))
+    st["yc"] = rng.uniform(0.0, 1.0, size=(N, B))
+    return make_batch(cfg, task, var_ids, st, rng, chunk_len(cfg, task))
+
+
+# ---------------------------------------------------------------------------------------
+# The paper's criterion: max |error| over a continual stream (no resets, no teacher forcing)
+# ---------------------------------------------------------------------------------------
+def task_variants(cfg, task: Task) -> tuple:
+    """no_forget is run on GTS only (the paper's no-forget experiment)."""
+    return tuple(v for v in cfg.variants if v != "no_forget" or task.kind == "gts")
+
+
+ERR_CAP = 1e6          # errors of nets whose state blew up are reported as this
+
+
+def run_stream(params: dict, var_ids: np.ndarray, cfg, task: Task, n_spikes: int, rng,
+               block: int = 2000) -> dict:
+    """Free-run every net on one stream of >= n_spikes spikes (periods) from the zero state.
+
+    Returns per-net max |error| over scored steps, the first step with |error| >= the
+    criterion's threshold (-1 if none) and the number of steps run.
+    """
+    N = len(var_ids)
+    st = new_streams(task, N, 1)
+    max_err, first_err = np.zeros(N), np.full(N, -1, dtype=np.int64)
+    sq, n_sc, t0 = np.zeros(N), np.zeros(N), 0
+    ecfg = dataclasses.replace(cfg, terminate=False, restart_life=0.0)
+    while st["count"].min() < n_spikes:
+        batch = make_batch(ecfg, task, var_ids, st, rng, block)
+        with np.errstate(all="ignore"):
+            _, cache, st = forward(params, batch, ecfg, keep_cache=False)
+        ae = np.nan_to_num(np.abs(cache["e"][:, :, 0]), nan=np.inf)   # (L, N); blown up: inf
+        max_err = np.maximum(max_err, ae.max(axis=0))
+        bad = ae >= task.threshold
+        hit = bad.any(axis=0) & (first_err < 0)
+        first_err[hit] = t0 + bad.argmax(axis=0)[hit]
+        sq += (np.minimum(ae, ERR_CAP) ** 2).sum(axis=0)
+        n_sc += (cache["w"][:, :, 0] > 0).sum(axis=0)
+        t0 += block
+    max_err = np.minimum(max_err, ERR_CAP)                     # keeps results.json finite
+    return dict(max_err=max_err, first_err=first_err, mse=sq / np.maximum(n_sc, 1), steps=t0)
+
+
+def trace(params: dict, var_ids: np.ndarray, cfg, task: Task, steps: int, rng) -> dict:
+    """Free-run the nets from the zero state and keep every activation (for the figures)."""
+    N = len(var_ids)
+    st = new_streams(task, N, 1)
+    ecfg = dataclasses.replace(cfg, terminate=False, restart_life=0.0)
+    batch = make_batch(ecfg, task, var_ids, st, rng, steps)
+    _, cache, _ = forward(params, batch, ecfg)
+    d = cache["y"] - cache["e"]                                  # target where scored
+    out = {k: cache[k][:, :, 0].T.copy() for k in ("x", "s", "i", "f", "o", "y")}
+    out["d"] = np.where(cache["w"][:, :, 0].T > 0, d[:, :, 0].T, np.nan)
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# Training: Adam on chunked BPTT; training streams end at their first error (the paper)
+# ---------------------------------------------------------------------------------------
+def seed_rngs(seed: int, task: Task) -> tuple:
+    """Independent init / train / test generators for (seed, task)."""
+    key = [seed] + [ord(ch) for ch in task.name]
+    return tuple(np.random.default_rng(s) for s in np.random.SeedSequence(key).spawn(3))
+
+
+def adam_step(p, g, m, v, k, lr, relative=False, b1=0.9, b2=0.999, eps=1e-8):
+    """Adam; relative=True scales each step by max(1, |weight|) so that the large counter
+    thresholds (O(gain x F)) move as fast, relative to their size, as the O(1) weights."""
+    m *= b1
+    m += (1 - b1) * g
+    v *= b2
+    v += (1 - b2) * g * g
+    step = lr * (m / (1 - b1 ** k)) / (np.sqrt(v / (1 - b2 ** k)) + eps)
+    p -= step * np.maximum(1.0, np.abs(p)) if relative else step
+
+
+def clip_per_net(grads: dict, clip: float) -> None:
+    """Scale each net's gradient to norm <= clip (nets are independent problems)."""
+    sq = sum(np.sum(g.reshape(len(g), -1) ** 2, axis=1) for g in grads.values())
+    scale = np.minimum(1.0, clip / (np.sqrt(sq) + 1e-12))
+    for g in grads.values():
+        g *= scale.reshape((-1,) + (1,) * (g.ndim - 1))
+
+
+def exploit_explore(params, mom, vel, st, ended, rngs, cfg, task, frozen) -> None:
+    """Population step inside each (seed, variant) group of restarts: the nets whose training
+    streams ended most often (= died soonest at an error) since the last call are replaced by
+    noisy copies of the longest-living ones, with fresh streams. Uses training streams only."""
+    S, nv, R = ended.shape
+    n_rep = max(1, int(R * cfg.pbt_frac))
+    for si in range(S):
+        noise_rng = rngs[si]
+        for vi in range(nv):
+            order = np.argsort(ended[si, vi], kind="stable")    # fewest endings first
+            live = [j for j in order if not frozen[si, vi, j]]  # frozen nets stay as they are
+            n = min(n_rep, len(live))
+            base = (si * nv + vi) * R
+            for dst, src in zip(live[len(live) - n:], order[:n], strict=True):
+                if dst == src:
+                    continue
+                d, s_ = base + dst, base + src
+                for name in params:
+                    eps = noise_rng.normal(size=params[name][d].shape)
+                    params[name][d] = params[name][s_] * (1 + cfg.pbt_noise * eps)
+                    mom[name][d], vel[name][d] = mom[name][s_], vel[name][s_]
+                reset = np.zeros(st["s"].shape, dtype=bool)
+                reset[d] = True
+                restart_streams(task, st, reset)
+                st["s"][d], st["yc"][d] = 0.0, 0.0
+
+
+def train_setting(cfg, task_name: str, seeds, log=None) -> list:
+    """Train restarts x variants x seeds of one task setting as one batch of nets."""
+    task = parse_task(task_name)
+    tcfg = dataclasses.replace(cfg, variants=task_variants(cfg, task))
+    seeds = list(seeds)
+    S, nv, R = len(seeds), len(tcfg.variants), cfg.restarts
+    npr = nv * R                                     # nets per seed
+    var_ids = net_layout(tcfg, S)
+    rngs = [seed_rngs(s, task) for s in seeds]
+    inits = [init_params(tcfg, r[0], task) for r in rngs]
+    params = {k: np.concatenate([p[k] for p in inits]) for k in inits[0]}
+    N, B, L = S * npr, n_streams(cfg, task), chunk_len(cfg, task)
+    st = new_streams(task, N, B)
+    mom = {k: np.zeros_like(v) for k, v in params.items()}
+    vel = {k: np.zeros_like(v) for k, v in params.items()}
+    n_upd = n_updates(cfg, task)
+    pbt_every = -(-cfg.pbt_every // L) if cfg.pbt_every else 0
+    snap_every = max(1, n_upd // cfg.snapshots)
+    snaps, curve_loss, curve_upd = [], [], []
+    acc, t_start, t_log = np.zeros(N), time.perf_counter(), time.perf_counter()
+    streams_started, window_streams = np.zeros(N), np.zeros(N)
+    frozen, solved_at = np.zeros(N, dtype=bool), np.full(N, -1, dtype=np.int64)
+    store = {n: v.copy() for n, v in params.items()}
+    for k in range(1, n_upd + 1):
+        draws = np.concatenate([np.asarray(r[1].choice(np.array(task.delays or (0,)),
+                                                          size=(L, npr, B))) for r in rngs], 1)
+        u = np.concatenate([r[1].random(size=(L, npr, B)) for r in rngs], 1)
+        batch = dict(task=task.name, var_ids=var_ids, draws=draws, streams=st,
+                     terminate=cfg.terminate, u=u)
+        per_net, cache, st = forward(params, batch, tcfg)
+        lval = float(np.sum(per_net))
+        if not math.isfinite(lval):
+            raise FloatingPointError(f"{task.name}: non-finite loss at update {k}")
+        grads = backward(params, batch, tcfg, cache)
+        if cfg.stop_when_solved:
+            # the paper's stopping rule, per net: a training stream that ran its full
+            # max_spikes without an error ends that net's training (its weights are frozen)
+            new = (cache["completed"] > 0) & ~frozen
+            solved_at[new] = k
+            frozen |= new
+            for name in params:
+                store[name][new] = params[name][new]
+        streams_started += (cache["keep"] == 0).sum(axis=(0, 2))
+        clip_per_net(grads, cfg.clip)
+        lr = cfg.lr * (cfg.lr_final / cfg.lr) ** ((k - 1) / max(1, n_upd - 1))
+        for name in params:
+            if cfg.optimizer == "adam":
+                adam_step(params[name], grads[name], mom[name], vel[name], k, lr,
+                          cfg.adam_relative)
+            else:                                    # SGD with momentum (the paper)
+                mom[name] *= cfg.momentum
+                mom[name] -= lr * grads[name]
+                params[name] += mom[name]
+        if cfg.stop_when_solved:
+            for name in params:
+                params[name][frozen] = store[name][frozen]
+        acc += per_net
+        window_streams += (cache["keep"] == 0).sum(axis=(0, 2))
+        if pbt_every and k % pbt_every == 0 and k < n_upd * cfg.pbt_until:
+            exploit_explore(params, mom, vel, st, window_streams.reshape(S, nv, R),
+                            [r[1] for r in rngs], cfg, task, frozen.reshape(S, nv, R))
+            window_streams[:] = 0
+        if k % snap_every == 0:
+            snaps.append({n: v.copy() for n, v in params.items()})
+            curve_loss.append(acc / snap_every)
+            curve_upd.append(k)
+            acc = np.zeros(N)
+        if log is not None and time.perf_counter() - t_log > 5.0:
+            t_log = time.perf_counter()
+            log(f"{task.name}: update {k}/{n_upd}, streams "
+                f"{int(streams_started.sum())}, loss {lval / N:.4g}, "
+                f"{time.perf_counter() - t_start:.0f} s")
+    train_s = time.perf_counter() - t_start
+    # choose among restarts by max error on a fresh TRAINING stream (never the test stream)
+    sel = run_stream(params, var_ids, tcfg, task, cfg.select_spikes, rngs[0][1])
+    score = sel["max_err"] + 1e-3 * np.minimum(sel["mse"], 1e3)
+    pick = score.reshape(S, nv, R).argmin(axis=2)                # (S, nv)
+    idx = (np.arange(S)[:, None] * npr + np.arange(nv)[None, :] * R + pick).reshape(-1)
+    chosen = {n: v[idx] for n, v in params.items()}
+    cvar = var_ids[idx]
+    t_eval = time.perf_counter()
+    test_rng = np.random.default_rng(np.random.SeedSequence([seeds[0], 7, len(task.name)]))
+    test = run_stream(chosen, cvar, tcfg, task, cfg.test_spikes, test_rng if S == 0 else
+                      rngs[0][2])
+    eval_s = time.perf_counter() - t_eval
+    steps_per_s = n_upd * N * B * L / train_s
+    records = []
+    for si, seed in enumerate(seeds):
+        for vi, variant in enumerate(tcfg.variants):
+            j, net = si * nv + vi, si * npr + vi * R + pick[si, vi]
+            err = float(test["max_err"][j])
+            records.append(dict(
+                task=task.name, variant=variant, seed=seed,
+                solved=bool(err < task.threshold),
+                test_max_abs_error=err,
+                trivial_max_abs_error=trivial_error(task),
+                test_mse=float(test["mse"][j]),
+                test_first_error_step=int(test["first_err"][j]),
+                test_steps=int(test["steps"]),
+                restart_chosen=int(pick[si, vi]),
+                select_max_abs_error=[float(e) for e in
+                                      sel["max_err"][si * npr + vi * R:si * npr + (vi + 1) * R]],
+                training_streams=int(streams_started[net]),
+                updates_to_solve=int(solved_at[net]) if solved_at[net] > 0 else None,
+                training_updates=n_upd, chunk_steps=L, streams_per_net=B,
+                curve_updates=list(curve_upd),
+                curve_loss=[float(c[net]) for c in curve_loss],
+                train_wall_s=train_s / S, eval_wall_s=eval_s / S,
+                throughput_steps_per_s=steps_per_s,
+                n_weights=n_weights(variant),
+                artifacts=dict(params={n: v[net] for n, v in params.items()},
+                               snaps={n: np.stack([sn[n][net] for sn in snaps])
+                                      for n in params} if snaps else {},
+                               snap_updates=np.array(curve_upd))))
+    return records
+
+
+def train(cfg, seed: int, log=None) -> dict:
+    """One seed: every task setting x variant (restarts chosen by training error)."""
+    runs = []
+    for name in cfg.tasks:
+        runs += train_setting(cfg, name, [seed], log)
+    return dict(seed=seed, runs=runs)
+
+
+# ---------------------------------------------------------------------------------------
+# Presets, gradient-check cases
+# ---------------------------------------------------------------------------------------
+PRESETS = {
+    "paper": Config(variants=VARIANTS),
+    "quick": Config(tasks=("msd_F4_I01", "gts_F4", "pfg_cos_F4"), variants=VARIANTS,
+                    restarts=2, msd_streams=2, train_steps=1200, pbt_every=200, test_spikes=40,
+                    select_spikes=10,
+                    snapshots=6),
+}
+
+# Restarts inside a chunk cut the gradient (keep mask); the cases draw them at random
+# (restart_life) so that the loss is smooth in the weights. Error-triggered restarts use the
+# same cut; only their trigger differs (a step function of the weights, no gradient).
+GRADCHECK_CASES = [
+    (f"{task}/{'stream-restarts' if life else 'no-restarts'}",
+     Config(tasks=(task,), variants=VARIANTS, restarts=1, streams=2, msd_streams=2,
+            min_chunk=8, terminate=False, restart_life=life, init_scale=0.1,
+            counter_init=False))
+    for task in ("msd_F3_I01", "msd_F3_I012", "gts_F3", "pfg_cos_F4")
+    for life in (0.0, 0.5)
+]
+
+
+# ---------------------------------------------------------------------------------------
+# Results: summary, README table, catalog cell
+# ---------------------------------------------------------------------------------------
+PAPER_FINDINGS = {
+    "msd": "solved with peepholes; F=10 also without",
+    "gts": "solved with peepholes; without forget gate fails",
+    "pfg": "solved with peepholes; without, only cos F=10",
+}
+
+
+def _stat(values: list) -> dict:
+    vals = [v for v in values if v is not None]
+    if not vals:
+        return dict(median=None, min=None, max=None, values=values)
+    return dict(median=float(np.median(vals)), min=float(min(vals)), max=float(max(vals)),
+                values=values)
+
+
+def summarize(records: list) -> dict:
+    out = {}
+    keys = sorted({(r["task"], r["variant"]) for r in records},
+                  key=lambda kv: (PAPER_TASKS.index(kv[0]) if kv[0] in PAPER_TASKS else 99,
+                                  kv[0], VARIANTS.index(kv[1])))
+    for task, variant in keys:
+        rs = sorted((r for r in records if r["task"] == task and r["variant"] == variant),
+                    key=lambda r: r["seed"])
+        out[f"{task}/{variant}"] = dict(
+            n_seeds=len(rs), solved=int(sum(r["solved"] for r in rs)),
+            trivial_max_abs_error=rs[0]["trivial_max_abs_error"],
+            test_max_abs_error=_stat([r["test_max_abs_error"] for r in rs]),
+            training_streams=_stat([r["training_streams"] for r in rs]),
+        )
+    return out
+
+
+def results_table(results: dict) -> str:
+    rows = ["| task | variant | solved | max abs test error: median (min-max) | constant "
+            "output | paper |", "|---|---|---|---|---|---|"]
+    for key, s in results["summary"].items():
+        task, variant = key.split("/")
+        e = s["test_max_abs_error"]
+        err = "–" if e["median"] is None else \
+            f"{e['median']:.3g} ({e['min']:.3g}-{e['max']:.3g})"
+        kind = task.split("_")[0]
+        rows.append(f"| {task} | {variant} | {s['solved']}/{s['n_seeds']} | {err} | "
+                    f"{s['trivial_max_abs_error']:.3g} | {PAPER_FINDINGS.get(kind, '')} |")
+    return "\n".join(rows)
+
+
+def headline(results: dict) -> str:
+    sm = results["summary"]
+
+    def k(key):
+        s = sm.get(key)
+        return f"{s['solved']}/{s['n_seeds']}" if s else "–"
+    settings = sorted({key.split("/")[0] for key in sm})
+    any_pp = sum(1 for t in settings if sm.get(f"{t}/peephole", {}).get("solved", 0) > 0)
+    return (f"peephole solves {any_pp}/{len(settings)} settings by >= 1 seed (paper: all); "
+            f"MSD 49 vs 50: {k('msd_F49_I01/peephole')} peephole, "
+            f"{k('msd_F49_I01/no_peephole')} without; GTS F=10: {k('gts_F10/peephole')} vs "
+            f"{k('gts_F10/no_peephole')}; PFG cos F=10: {k('pfg_cos_F10/peephole')} vs "
+            f"{k('pfg_cos_F10/no_peephole')}")
+
+
+# ---------------------------------------------------------------------------------------
+# CLI
+# ---------------------------------------------------------------------------------------
+def parse_seeds(text: str) -> list:
+    m = re.fullmatch(r"(\d+)-(\d+)", text)
+    if m:
+        a, b = int(m.group(1)), int(m.group(2))
+        if b < a:
+            raise ValueError(f"empty seed range {text!r}")
+        return list(range(a, b + 1))
+    if re.fullmatch(r"\d+", text):
+        return [int(text)]
+    if re.fullmatch(r"\d+(,\d+)+", text):
+        return sorted({int(t) for t in text.split(",")})
+    raise ValueError(f"bad seeds {text!r} (use 3, 0-9 or 0,2,5)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--preset", choices=sorted(PRESETS), default="paper", help="configuration")
+    p.add_argument("--seeds", default="0-9", help="seeds: one seed N, a range A-B or a list a,b,c")
+    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                   help="parallel processes (one task setting, all its seeds, per job)")
+    p.add_argument("--outdir", default=str(HERE), help="where results.json, run.npz go")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--tasks", default=None,
+                   help="comma list of task settings, e.g. msd_F49_I01,gts_F10,pfg_tri_F25 "
+                        "(default: the preset's)")
+    p.add_argument("--variants", default=None,
+                   help=f"comma list from {','.join(VARIANTS)} (default: the preset's)")
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default: preset's)")
+    p.add_argument("--optimizer", choices=("adam", "sgd"), default=None,
+                   help="adam, or the paper's SGD with momentum (default: preset's)")
+    p.add_argument("--train-steps", type=int, default=None,
+                   help="training steps per net and stream (default: preset's)")
+    p.add_argument("--restarts", type=int, default=None, help="optimisation restarts per seed")
+    return p
+
+
+def config_from_args(args, parser) -> tuple:
+    try:
+        seeds = parse_seeds(args.seeds)
+    except ValueError as exc:
+        parser.error(str(exc))
+    if args.jobs < 1:
+        parser.error("--jobs must be >= 1")
+    cfg = PRESETS[args.preset]
+    over = {}
+    if args.tasks is not None:
+        names = [t for t in args.tasks.split(",") if t]
+        if not names:
+            parser.error("--tasks is empty")
+        for t in names:
+            try:
+                parse_task(t)
+            except ValueError as exc:
+                parser.error(str(exc))
+        over["tasks"] = tuple(names)
+    if args.variants is not None:
+        vs = tuple(v for v in args.variants.split(",") if v)
+        if not vs or any(v not in VARIANTS for v in vs):
+            parser.error(f"--variants must be from {','.join(VARIANTS)}")
+        over["variants"] = vs
+    for name in ("lr", "train_steps", "restarts"):
+        val = getattr(args, name)
+        if val is not None:
+            if not val > 0:
+                parser.error(f"--{name} must be > 0")
+            over[name] = val
+    if args.optimizer is not None:
+        over["optimizer"] = args.optimizer
+    if args.optimizer == "sgd" and args.lr is None:
+        over["lr"], over["lr_final"] = 1e-5, 1e-5      # the paper's rate
+    if "lr" in over and "lr_final" not in over:
+        over["lr_final"] = over["lr"] * cfg.lr_final / cfg.lr
+    cfg = dataclasses.replace(cfg, **over)
+    outdir = Path(args.outdir)
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+        probe = outdir / ".write_probe"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        parser.error(f"cannot write to --outdir {outdir}: {exc.strerror or exc}")
+    return cfg, seeds, outdir
+
+
+def _work_units(cfg, seeds: list, jobs: int) -> list:
+    """(task, seed group) units, costliest first; seeds split only when tasks < jobs."""
+    groups = max(1, min(len(seeds), -(-jobs // len(cfg.tasks))))
+    chunks = [seeds[g::groups] for g in range(groups)]
+    units = [(t, c) for t in cfg.tasks for c in chunks if c]
+
+    def cost(u):
+        task = parse_task(u[0])
+        return n_streams(cfg, task) * len(task_variants(cfg, task)) * len(u[1])
+    return sorted(units, key=cost, reverse=True)
+
+
+def _run_unit(cfg, task: str, seeds: list, quiet: bool) -> list:
+    log = None if quiet else (lambda msg: print(msg, flush=True))
+    return train_setting(cfg, task, seeds, log)
+
+
+def save_artifacts(path: Path, records: list) -> None:
+    arrays = {}
+    for r in records:
+        a = r["artifacts"]
+        key = f"{r['task']}/{r['variant']}/{r['seed']}"
+        for n, v in a["params"].items():
+            arrays[f"{key}/{n}"] = v
+        for n, v in a["snaps"].items():
+            arrays[f"{key}/snap_{n}"] = v
+        arrays[f"{key}/snap_updates"] = a["snap_updates"]
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def write_json(path: Path, obj: dict) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".results", suffix=".json")
+    with os.fdopen(fd, "w") as f:
+        json.dump(obj, f, indent=1, allow_nan=False)
+        f.write("\n")
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    cfg, seeds, outdir = config_from_args(args, parser)
+    t0 = time.perf_counter()
+    units = _work_units(cfg, seeds, args.jobs)
+    records = []
+    try:
+        if args.jobs == 1 or len(units) == 1:
+            for task, sd in units:
+                records += _run_unit(cfg, task, sd, args.quiet)
+        else:
+            with ProcessPoolExecutor(max_workers=min(args.jobs, len(units))) as ex:
+                futs = [ex.submit(_run_unit, cfg, task, sd, args.quiet) for task, sd in units]
+                for fu in futs:
+                    records += fu.result()
+    except FloatingPointError as exc:
+        print(f"stopped: {exc}", file=sys.stderr)
+        return 1
+    wall = time.perf_counter() - t0
+    records.sort(key=lambda r: (cfg.tasks.index(r["task"]), VARIANTS.index(r["variant"]),
+                                r["seed"]))
+    save_artifacts(outdir / "run.npz", records)
+    plain = [{k: v for k, v in r.items() if k != "artifacts"} for r in records]
+    results = dict(
+        experiment="timing-counting-spikes", paper=PAPER,
+        command=[Path(sys.argv[0]).name] + list(sys.argv[1:] if argv is None else argv),
+        preset=args.preset, config=dataclasses.asdict(cfg),
+        env=dict(python=platform.python_version(), numpy=np.__version__,
+                 platform=platform.platform(),
+                 blas_threads=os.environ.get("OPENBLAS_NUM_THREADS")),
+        wallclock_s=wall,
+        paper_reference=dict(
+            criterion="max |error| < 0.49 at every scored step of a 1000-spike test stream "
+                      "(spike tasks), < 0.3 over 1000 periods (PFG); no resets, no teacher "
+                      "forcing; 10 trials per setting",
+            findings=PAPER_FINDINGS, net="1 input, 1 block of 1 cell, 17 weights"),
+        summary=summarize(plain), seeds=plain)
+    write_json(outdir / "results.json", results)
+    if not args.quiet:
+        print(results_table(results))
+        print(f"wall {wall:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
