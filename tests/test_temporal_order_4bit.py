@@ -206,8 +206,16 @@ def test_stop_rule():
 # Plateau remedies: restart-on-plateau and the one-time learning-rate drop
 # ---------------------------------------------------------------------------------------
 def _small(**kw):
-    """A seconds-long LSTM config (batch 64) for the training-loop tests."""
+    """A seconds-long LSTM config (batch 64) for the training-loop tests; no restart
+    unless asked for."""
+    kw = {"restarts": 0, **kw}
     return dataclasses.replace(tob.PRESETS["quick"], model="lstm", n_test=64, **kw)
+
+
+def test_the_preset_restarts_once_after_150000():
+    cfg = tob.PRESETS["paper"]
+    assert (cfg.restarts, cfg.restart_after, cfg.lr_drop_after, cfg.budget) == (1, 150_000, 0,
+                                                                                300_000)
 
 
 def test_restart_reinitialises_from_a_fresh_substream():
