@@ -15,16 +15,16 @@ Headline command (10 seeds, lstm + rnn, Adam on minibatches; writes results.json
 
     python temporal-order-4bit/temporal_order_4bit.py --jobs 2
 
+It restarts a run that has not met the stop rule after 150,000 sequences from a fresh init
+(once, within the same 300,000-sequence budget; sequences_to_solve counts the discarded
+attempt); `--restarts 0` is the paper's single attempt.
+
 The paper's own optimizer (online SGD, one sequence per update, lr 0.1, the paper's init and
 truncated gradient), as run for the README (one seed, capped at 28 minutes):
 
     python temporal-order-4bit/temporal_order_4bit.py --optimizer sgd --batch 1 --lr 0.1 \
         --init paper --gradient truncated --restarts 0 --variants lstm --seeds 0 \
         --budget 1000000 --time-limit-min 28 --jobs 1 --outdir temporal-order-4bit/sgd_run
-
-The headline restarts a run that has not met the stop rule after 150,000 sequences from a
-fresh init (once, within the same 300,000-sequence budget; sequences_to_solve counts the
-discarded attempt); `--restarts 0` is the paper's single attempt.
 """
 
 from __future__ import annotations
