@@ -15,12 +15,16 @@ Headline command (10 seeds, lstm + rnn, Adam on minibatches; writes results.json
 
     python temporal-order-4bit/temporal_order_4bit.py --jobs 2
 
+It restarts a run that has not met the stop rule after 150,000 sequences from a fresh init
+(once, within the same 300,000-sequence budget; sequences_to_solve counts the discarded
+attempt); `--restarts 0` is the paper's single attempt.
+
 The paper's own optimizer (online SGD, one sequence per update, lr 0.1, the paper's init and
 truncated gradient), as run for the README (one seed, capped at 28 minutes):
 
     python temporal-order-4bit/temporal_order_4bit.py --optimizer sgd --batch 1 --lr 0.1 \
-        --init paper --gradient truncated --variants lstm --seeds 0 --budget 1000000 \
-        --time-limit-min 28 --jobs 1 --outdir temporal-order-4bit/sgd_run
+        --init paper --gradient truncated --restarts 0 --variants lstm --seeds 0 \
+        --budget 1000000 --time-limit-min 28 --jobs 1 --outdir temporal-order-4bit/sgd_run
 """
 
 from __future__ import annotations
@@ -85,6 +89,10 @@ class Config:
     batch: int = 256                 # sequences per update (paper: 1, online)
     budget: int = 300_000            # cap on training sequences; unsolved runs end here
     time_limit_min: float = 0.0      # optional wall-clock cap per run (0 = none)
+    restarts: int = 1                # max re-initialisations of an unsolved run (0 = paper)
+    restart_after: int = 150_000     # sequences per attempt before a restart (if any left)
+    lr_drop_after: int = 0           # sequences per attempt before lr *= lr_drop (0 = never)
+    lr_drop: float = 0.1             # factor of that one-time learning-rate drop
     init: str = "prior"              # "prior": output biases logit(1/K); "paper": U[-.1,.1]
     gradient: str = "full"           # "full" BPTT or "truncated" (only through the CEC)
     kernel_dtype: str = "float32"    # dtype of the training kernel (params stay float64)
@@ -537,6 +545,11 @@ def streams(seed: int):
     return [np.random.default_rng(s) for s in ss.spawn(3)]
 
 
+def restart_stream(seed: int, attempt: int) -> np.random.Generator:
+    """Init generator of restart `attempt` >= 1: a substream disjoint from streams(seed)."""
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(3, attempt)))
+
+
 def test_set(cfg: Config, seed: int) -> dict:
     """The seed's test sequences (its own RNG stream, never used for stopping)."""
     return sample_sequences(cfg, streams(seed)[2], cfg.n_test)
@@ -545,16 +558,30 @@ def test_set(cfg: Config, seed: int) -> dict:
 # ---------------------------------------------------------------------------------------
 # Training
 # ---------------------------------------------------------------------------------------
+def _make_optimizer(params, cfg: Config):
+    return Adam(params, cfg.lr) if cfg.optimizer == "adam" else SGD(params, cfg.lr)
+
+
 def train(cfg: Config, seed: int, log=None) -> dict:
-    """Train one model on one seed until the paper's stop rule or the budget; evaluate."""
+    """Train one model on one seed until the paper's stop rule or the budget; evaluate.
+
+    Plateau remedies (README, Deviations), both off in the paper-faithful setting:
+    cfg.restarts > 0: an attempt that has not met the stop rule after cfg.restart_after
+    sequences is discarded and the weights re-initialised from restart_stream(seed, attempt)
+    (fresh optimizer state and stop-rule window, same training-data stream); the budget and
+    sequences_to_solve count every sequence, discarded attempts included.
+    cfg.lr_drop_after > 0: after that many sequences of an attempt, lr *= cfg.lr_drop (once).
+    """
     rng_init, rng_train, _ = streams(seed)
     params = init_params(cfg, rng_init)
-    opt = Adam(params, cfg.lr) if cfg.optimizer == "adam" else SGD(params, cfg.lr)
+    opt = _make_optimizer(params, cfg)
     dtype = np.dtype(cfg.kernel_dtype)
     rule = StopRule(cfg)
     curve = {"sequences": [], "train_error": [], "train_correct_frac": []}
     snaps, snap_seqs, snap_every = [_flat(params)], [0], cfg.snapshot_every
     seen, seq_steps, step_idx = 0, 0, 0
+    attempt, attempt_start, restart_at = 0, 0, []               # plateau remedies
+    lr_dropped, lr_drop_at = False, []
     c_err, c_ok, c_n = 0.0, 0, 0
     solved_at = None
     t0 = time.perf_counter()
@@ -598,6 +625,30 @@ def train(cfg: Config, seed: int, log=None) -> dict:
             break
         if timed_out:
             break
+        in_attempt = seen - attempt_start
+        if (cfg.lr_drop_after > 0 and in_attempt >= cfg.lr_drop_after and not lr_dropped
+                and seen < cfg.budget):
+            opt.lr = cfg.lr * cfg.lr_drop                     # once per attempt
+            lr_dropped = True
+            lr_drop_at.append(seen)
+            if log is not None:
+                log(f"{cfg.model} seed {seed}: lr -> {opt.lr:g} after {seen} seqs")
+        if attempt < cfg.restarts and in_attempt >= cfg.restart_after and seen < cfg.budget:
+            attempt += 1                                      # discard this attempt
+            attempt_start = seen
+            restart_at.append(seen)
+            params = init_params(cfg, restart_stream(seed, attempt))
+            opt = _make_optimizer(params, cfg)
+            rule = StopRule(cfg)
+            lr_dropped = False
+            if c_n:                                           # close the curve point
+                curve["sequences"].append(seen)
+                curve["train_error"].append(c_err / c_n)
+                curve["train_correct_frac"].append(c_ok / c_n)
+                c_err, c_ok, c_n = 0.0, 0, 0
+            if log is not None:
+                log(f"{cfg.model} seed {seed}: restart {attempt} after {seen} seqs "
+                    f"(mean err {curve['train_error'][-1]:.4f})")
     train_s = time.perf_counter() - t0
     ev = evaluate(params, test_set(cfg, seed), cfg)
     if log is not None:
@@ -609,6 +660,8 @@ def train(cfg: Config, seed: int, log=None) -> dict:
         "stopped_by": "stop rule" if solved_at else ("budget" if seen >= cfg.budget
                                                      else "time limit"),
         "sequences_to_solve": solved_at, "sequences_seen": seen, "updates": step_idx,
+        "restarts": attempt, "restart_at": restart_at,
+        "lr_drop_at": lr_drop_at,
         "final_train_mean_error": rule.mean_error, **ev,
         "n_weights": n_weights(params), "curve": curve,
         "snapshot_sequences": snap_seqs, "snapshots": np.stack(snaps),
@@ -727,6 +780,26 @@ def _positive(kind):
     return conv
 
 
+def _nonneg_int(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text!r}")
+    return v
+
+
+def _fraction(text):
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 < v < 1.0:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1), got {text!r}")
+    return v
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         description="LSTM 1997 Experiment 6b/6a (temporal order): LSTM vs tanh RNN.")
@@ -754,6 +827,17 @@ def build_parser() -> argparse.ArgumentParser:
                     help="max training sequences per run (default: the preset's, 300000)")
     ap.add_argument("--time-limit-min", type=_positive(float), default=None,
                     help="optional wall-clock cap per run in minutes (default: none)")
+    ap.add_argument("--restarts", type=_nonneg_int, default=None,
+                    help="max re-initialisations of a run that has not met the stop rule "
+                         "after --restart-after sequences (default 1; 0 = the paper's "
+                         "single attempt)")
+    ap.add_argument("--restart-after", type=_positive(int), default=None,
+                    help="sequences per attempt before a restart (default 150000)")
+    ap.add_argument("--lr-drop-after", type=_positive(int), default=None,
+                    help="multiply lr by --lr-drop once an attempt has seen this many "
+                         "sequences unsolved (default: never)")
+    ap.add_argument("--lr-drop", type=_fraction, default=None,
+                    help="factor of that learning-rate drop, in (0, 1) (default 0.1)")
     ap.add_argument("--blocks", type=_positive(int), default=None,
                     help="LSTM memory blocks (default 3 for 6b, 2 for 6a)")
     ap.add_argument("--cells", type=_positive(int), default=None,
@@ -784,7 +868,9 @@ def config_from_args(args, ap) -> Config:
     for name, field in (("optimizer", "optimizer"), ("lr", "lr"), ("batch", "batch"),
                         ("budget", "budget"), ("blocks", "blocks"), ("cells", "cells"),
                         ("hidden", "hidden"), ("init", "init"), ("gradient", "gradient"),
-                        ("time_limit_min", "time_limit_min"), ("dtype", "kernel_dtype")):
+                        ("time_limit_min", "time_limit_min"), ("dtype", "kernel_dtype"),
+                        ("restarts", "restarts"), ("restart_after", "restart_after"),
+                        ("lr_drop_after", "lr_drop_after"), ("lr_drop", "lr_drop")):
         if getattr(args, name) is not None:
             over[field] = getattr(args, name)
     return dataclasses.replace(cfg, **over)

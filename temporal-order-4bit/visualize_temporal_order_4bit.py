@@ -59,6 +59,7 @@ def final_params(arrays, variant, seed):
 # ---------------------------------------------------------------------------------------
 def plot_curves(res, cfg, out):
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    restart_labelled = [False]
     for variant, color in (("lstm", "C0"), ("rnn", "C3")):
         for i, r in enumerate(records(res, variant)):
             c = r["curve"]
@@ -67,6 +68,14 @@ def plot_curves(res, cfg, out):
                          label=lab)
             axes[1].plot(c["sequences"], c["train_correct_frac"], color=color, alpha=0.6,
                          lw=1, label=lab)
+            for j, at in enumerate(r.get("restart_at", [])):          # re-initialised here
+                k = c["sequences"].index(at)
+                for ax, key in ((axes[0], "train_error"), (axes[1], "train_correct_frac")):
+                    ax.plot(at, c[key][k], "o", mfc="none", mec=color, ms=8,
+                            label="restart (weights re-initialised)"
+                            if (j == 0 and ax is axes[0] and not restart_labelled[0])
+                            else None)
+                restart_labelled[0] = True
             if r["solved"]:
                 for ax, key in ((axes[0], "train_error"), (axes[1], "train_correct_frac")):
                     ax.plot(c["sequences"][-1], c[key][-1], "k*", ms=8,
@@ -188,6 +197,11 @@ def plot_sequences_to_solve(res, cfg, out):
     if solved:
         ax.bar([s for s, _ in solved], [v for _, v in solved], color="C0",
                label=f"ours (Adam, batch {cfg.batch}, lr {cfg.lr:g}): solved")
+        redo = [(r["seed"], r["restart_at"][-1]) for r in recs
+                if r["solved"] and r.get("restart_at")]
+        if redo:                                  # the part spent on discarded attempts
+            ax.bar([s for s, _ in redo], [v for _, v in redo], color="C0", alpha=0.4,
+                   edgecolor="k", hatch="..", label="of which discarded attempts (restarts)")
         med = float(np.median([v for _, v in solved]))
         ax.axhline(med, color="C0", ls=":", label=f"our median {med:,.0f}")
     if unsolved:

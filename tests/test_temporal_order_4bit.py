@@ -203,6 +203,83 @@ def test_stop_rule():
 
 
 # ---------------------------------------------------------------------------------------
+# Plateau remedies: restart-on-plateau and the one-time learning-rate drop
+# ---------------------------------------------------------------------------------------
+def _small(**kw):
+    """A seconds-long LSTM config (batch 64) for the training-loop tests; no restart
+    unless asked for."""
+    kw = {"restarts": 0, **kw}
+    return dataclasses.replace(tob.PRESETS["quick"], model="lstm", n_test=64, **kw)
+
+
+def test_the_preset_restarts_once_after_150000():
+    cfg = tob.PRESETS["paper"]
+    assert (cfg.restarts, cfg.restart_after, cfg.lr_drop_after, cfg.budget) == (1, 150_000, 0,
+                                                                                300_000)
+
+
+def test_restart_reinitialises_from_a_fresh_substream():
+    """After restart_after sequences unsolved, the net restarts from restart_stream(seed, 1)
+    with a fresh Adam: the final weights equal one Adam step from that init on the next
+    training batch (the data stream goes on), and differ from the no-restart run."""
+    cfg = _small(budget=192, restarts=1, restart_after=128, stop_error=0.0)   # never solved
+    rec = tob.train(cfg, 5)
+    assert rec["restarts"] == 1 and rec["restart_at"] == [128]
+    assert rec["sequences_seen"] == 192 and not rec["solved"]
+    init0 = tob.init_params(cfg, tob.streams(5)[0])
+    init1 = tob.init_params(cfg, tob.restart_stream(5, 1))
+    assert not np.allclose(init0["W"], init1["W"])                  # a different init
+    rng_train = tob.streams(5)[1]
+    for _ in range(2):                                              # the discarded attempt's
+        tob.sample_sequences(cfg, rng_train, 64)                    # two batches
+    batch = tob.to_batch(tob.sample_sequences(cfg, rng_train, 64), cfg)
+    want = {k: v.copy() for k, v in init1.items()}
+    _, grads, _ = tob._loss_and_grads(want, batch, cfg, np.dtype(cfg.kernel_dtype))
+    tob.Adam(want, cfg.lr).step(want, grads)
+    for k in want:
+        assert np.array_equal(rec["params"][k], want[k])
+    plain = tob.train(dataclasses.replace(cfg, restarts=0), 5)
+    assert plain["restarts"] == 0 and plain["restart_at"] == []
+    assert not np.allclose(plain["params"]["W"], rec["params"]["W"])
+
+
+def test_sequences_to_solve_counts_discarded_attempts():
+    """tol 1 makes every sequence correct, so the rule is met once the window is full:
+    after 128 sequences without restarts; with a restart after 64, the first attempt is
+    discarded and the second needs its own 128: solved at 64 + 128 = 192."""
+    cfg = _small(budget=3072, stop_window=128, tol=1.0, stop_error=10.0, restart_after=64)
+    plain = tob.train(cfg, 0)
+    assert plain["solved"] and plain["sequences_to_solve"] == 128 and plain["restarts"] == 0
+    rec = tob.train(dataclasses.replace(cfg, restarts=1), 0)
+    assert rec["solved"] and rec["sequences_to_solve"] == 192 == rec["sequences_seen"]
+    assert rec["restarts"] == 1 and rec["restart_at"] == [64]
+    assert rec["curve"]["sequences"][-1] == 192
+
+
+def test_remedies_leave_a_run_solved_before_their_trigger_unchanged():
+    """restarts / lr drop only act after their trigger: a run solved earlier is identical
+    to the paper-faithful run (restarts 0, no drop), which is what keeps the old preset."""
+    cfg = _small(budget=3072, stop_window=128, tol=1.0, stop_error=10.0)
+    base = tob.train(cfg, 1)
+    for kw in ({"restarts": 1, "restart_after": 1024}, {"lr_drop_after": 1024}):
+        other = tob.train(dataclasses.replace(cfg, **kw), 1)
+        assert other["sequences_to_solve"] == base["sequences_to_solve"] == 128
+        for k in base["params"]:
+            assert np.array_equal(other["params"][k], base["params"][k])
+
+
+def test_lr_drop_happens_once_per_attempt():
+    cfg = _small(budget=320, lr_drop_after=128, stop_error=0.0)
+    rec = tob.train(cfg, 2)
+    assert rec["lr_drop_at"] == [128] and rec["restarts"] == 0
+    both = tob.train(dataclasses.replace(cfg, restarts=1, restart_after=192), 2)
+    assert both["restart_at"] == [192] and both["lr_drop_at"] == [128]   # 2nd: 320 = end
+    plain = tob.train(dataclasses.replace(cfg, lr_drop_after=0), 2)
+    assert plain["lr_drop_at"] == []
+    assert not np.allclose(plain["params"]["W"], rec["params"]["W"])
+
+
+# ---------------------------------------------------------------------------------------
 # Folder-specific bad inputs (each: exit 2, one error line, nothing written)
 # ---------------------------------------------------------------------------------------
 BAD = [
@@ -214,6 +291,10 @@ BAD = [
     ("unknown variant", ["--variants", "lstm,gru"]),
     ("unknown optimizer", ["--optimizer", "rmsprop"]),
     ("seed garbage", ["--seeds", "a-b"]),
+    ("negative restarts", ["--restarts", "-1"]),
+    ("restart after 0", ["--restart-after", "0"]),
+    ("lr drop above 1", ["--lr-drop", "1.5"]),
+    ("lr drop after 0", ["--lr-drop-after", "0"]),
 ]
 
 
