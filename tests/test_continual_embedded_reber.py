@@ -368,7 +368,7 @@ def test_online_batched_nets_are_independent():
     """Nets in one lock-step batch do not interact: changing one net's seed (its init and
     its streams) leaves every other net's record and weights bit-identical, and a net
     trained alone matches itself trained in the batch."""
-    ocfg = m.OnlineConfig(max_symbols=2500, test_len=150, log_every_symbols=500)
+    ocfg = m.OnlineConfig(max_symbols=1200, coin_block=400, test_len=150, log_every_symbols=300)
     base = [("forget", 0), ("no_forget", 1), ("reset", 2), ("forget_decay", 3)]
     changed = [base[0], ("no_forget", 7), base[2], base[3]]
     a = m.train_online(ocfg, base)
