@@ -868,6 +868,7 @@ class OnlineConfig:
     test_streams: int = 10  # streams per test (paper: 10)
     test_len: int = 100_000  # symbols per test stream (paper: 100,000)
     coin_block: int = 4096  # steps of random coins drawn at a time per net
+    data_key: int = 500  # rng keys of the data: training (seed, data_key), tests (.., +10)
     log_every_symbols: int = 250_000  # one curve point per this many steps
 
 
@@ -1064,7 +1065,7 @@ class TestLane:
         return (np.abs(y - target) >= ERROR_THRESHOLD).any(axis=-1)
 
 
-def train_online(ocfg: OnlineConfig, nets, log=None) -> list:
+def train_online(ocfg: OnlineConfig, nets, log=None, init=None) -> list:
     """Train nets = [(row, seed), ...] in lock-step with the paper's online protocol.
 
     Per net: a training stream starts from zero state at a new string with alpha = lr and
@@ -1078,6 +1079,7 @@ def train_online(ocfg: OnlineConfig, nets, log=None) -> list:
     from its own rngs: training coins (seed, 500), test coins (seed, 510), the same for
     every row of a seed; the init is the headline's (seed, 10 + variant index). Finished
     nets are dropped from the lock-step batch once a quarter of it has finished.
+    init: optional {(row, seed): params} to continue training saved nets instead.
     """
     N, S, L, B = len(nets), ocfg.test_streams, ocfg.test_len, ocfg.coin_block
     rows = [r for r, _s in nets]
@@ -1086,7 +1088,8 @@ def train_online(ocfg: OnlineConfig, nets, log=None) -> list:
     cfg = Config(n_blocks=ocfg.n_blocks, cells_per_block=ocfg.cells_per_block,
                  init_range=ocfg.init_range)
     params = [init_params(cfg, seed_rng(s, 10 + VARIANTS.index(v)), v)
-              for s, v in zip(seeds, variants, strict=True)]
+              if init is None else init[(r, s)]
+              for r, s, v in zip(rows, seeds, variants, strict=True)]
     net = OnlineNets(params, [v == "forget" for v in variants], ocfg.n_blocks,
                      ocfg.cells_per_block)
     lane = TestLane(N, S, net)
@@ -1096,8 +1099,8 @@ def train_online(ocfg: OnlineConfig, nets, log=None) -> list:
     ids = np.arange(N)
     reset = np.array([v == "reset" for v in variants])
     decay = np.array([ocfg.lr_decay if r.endswith("_decay") else 1.0 for r in rows])
-    train_rng = [seed_rng(s, 500) for s in seeds]
-    test_rng = [seed_rng(s, 510) for s in seeds]
+    train_rng = [seed_rng(s, ocfg.data_key) for s in seeds]
+    test_rng = [seed_rng(s, ocfg.data_key + 10) for s in seeds]
     cur2 = np.full(N, into, dtype=np.int64)
     t_cur2 = np.full((N, S), into, dtype=np.int64)
     fresh = np.ones(N, dtype=bool)  # a new training stream starts at the next step

@@ -106,6 +106,10 @@ def main(argv=None) -> int:
     ap.add_argument("--max-wall", type=cer._positive(float), default=None,
                     help="seconds after which every net stops training (safety cap)")
     ap.add_argument("--test-len", type=cer._positive(int), default=d.test_len)
+    ap.add_argument("--init-from", default=None,
+                    help="weights.npz of an earlier run: continue training those nets")
+    ap.add_argument("--data-key", type=int, default=d.data_key,
+                    help="rng key of the training data (tests: +10); use a fresh one to continue")
     ap.add_argument("--outdir", default=str(HERE))
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
@@ -113,7 +117,17 @@ def main(argv=None) -> int:
     cer.check_outdir(ap, outdir)
     ocfg = dataclasses.replace(d, rows=args.rows, max_symbols=args.max_symbols,
                                max_streams=args.max_streams, test_len=args.test_len,
-                               max_wall_s=args.max_wall or 0.0)
+                               max_wall_s=args.max_wall or 0.0, data_key=args.data_key)
+    init = None
+    if args.init_from:
+        saved = np.load(args.init_from)
+        init = {}
+        for r in ocfg.rows:
+            for s in args.seeds:
+                pre = f"{r}_seed{s}_"
+                init[(r, s)] = {k[len(pre):]: saved[k] for k in saved.files if k.startswith(pre)}
+                if not init[(r, s)]:
+                    ap.error(f"--init-from has no weights for {r} seed {s}")
     t0 = time.strftime("%H:%M:%S")
 
     def log(msg):
@@ -124,7 +138,7 @@ def main(argv=None) -> int:
     nets = [(r, s) for r in ocfg.rows for s in args.seeds]
     w0, c0 = time.perf_counter(), time.process_time()
     try:
-        recs = cer.train_online(ocfg, nets, log)
+        recs = cer.train_online(ocfg, nets, log, init)
     except FloatingPointError as e:
         print(f"stopped: {e}", file=sys.stderr)
         return 1
