@@ -831,6 +831,462 @@ def trace(params: dict, cfg: Config, edges, reset: bool) -> dict:
 
 
 # ---------------------------------------------------------------------------------------
+# The paper's online training (side study): truncated gradient, one update per symbol
+# ---------------------------------------------------------------------------------------
+# Gers et al. (2000) learn online: after every symbol every weight moves by -alpha dE(t)/dw,
+# E(t) = 1/2 sum_k (y^k(t) - t^k(t))^2, with the truncated LSTM gradient: error reaches a cell
+# only from the output units at the same step and flows back in time only through the cell
+# state s_c. That gradient is forward-mode. Per cell v and input m of a unit u in
+# {input gate, forget gate of v's block; cell input of v} the partial dS_u[m, v] = ds_v/dw_um
+# obeys
+#   dS_u(t) = y^phi(t) dS_u(t-1) + z_m(t) C_u(t),            z = [x(t); y^c(t-1); 1]
+#   C_in = g(net_c) f'(net_in),  C_phi = s_c(t-1) f'(net_phi),  C_c = y^in g'(net_c),
+# and dE/dw_um = e_s(t) dS_u[m, v] (summed over the block's cells for a gate), with
+# e_s = dE/dy^c y^out h'(s_c) and dE/dy^c from the output units alone. Output gates and
+# output units get the ordinary one-step gradient. A training stream runs until the net's
+# first error; alpha restarts at 0.5 with every stream and, for the paper's "lr decay" row,
+# shrinks x0.99 per step within it. Many nets run in lock-step: each is one row of a leading
+# batch dimension with its own weights, stream, learning rate and test streams.
+ONLINE_ROWS = ("no_forget", "forget", "forget_decay", "reset")  # the paper's Table 2 rows
+
+
+@dataclass(frozen=True)
+class OnlineConfig:
+    """The paper's online training protocol (side study `side_runs/paper_sgd`)."""
+
+    rows: tuple = ONLINE_ROWS  # Table 2 rows trained (forget_decay = forget with lr decay)
+    n_blocks: int = 4  # memory blocks (paper: 4)
+    cells_per_block: int = 2  # cells per block (paper: 2)
+    init_range: float = 0.2  # weights uniform in [-init_range, init_range] (paper: 0.2)
+    lr: float = 0.5  # alpha at the start of every training stream (paper: 0.5)
+    lr_decay: float = 0.99  # alpha *= lr_decay per step within a stream (forget_decay only)
+    max_stream_len: int = 1_000_000  # a training stream ends at its first error or here
+    max_streams: int = 10**9  # training streams per net (the paper stopped at 30,000; we
+    # train on to max_symbols and report "perfect within 30,000 streams" separately)
+    max_symbols: int = 3_000_000  # training symbols per net (this machine's budget)
+    max_wall_s: float = 0.0  # stop all training after this many seconds (0 = no limit)
+    test_streams: int = 10  # streams per test (paper: 10)
+    test_len: int = 100_000  # symbols per test stream (paper: 100,000)
+    coin_block: int = 4096  # steps of random coins drawn at a time per net
+    data_key: int = 500  # rng keys of the data: training (seed, data_key), tests (.., +10)
+    log_every_symbols: int = 250_000  # one curve point per this many steps
+
+
+def row_variant(row: str) -> str:
+    """Table 2 row -> network variant ("forget_decay" is the forget net with lr decay)."""
+    return "forget" if row.startswith("forget") else row
+
+
+def fuse_online(params: dict, n_blocks: int):
+    """One net's params -> (W (16, 3 nb + c), Wk (16, 7)) of the online kernel.
+
+    W rows [x (7); y^c(t-1) (8); bias], columns [out (nb) | in (nb) | phi (nb) | c (cells)];
+    the cell inputs have no bias (row 15 of the c columns stays 0), a net without forget
+    gates has zero phi columns (never used). Wk rows [x (7); y^c(t) (8); bias].
+    """
+    c = params["W_c"].shape[1]
+    rows = params["W_c"].shape[0] + 1
+    W = np.zeros((rows, 3 * n_blocks + c))
+    for j, (wn, bn) in enumerate((("W_out", "b_out"), ("W_in", "b_in"), ("W_phi", "b_phi"))):
+        if wn in params:
+            W[:-1, j * n_blocks:(j + 1) * n_blocks] = params[wn]
+            W[-1, j * n_blocks:(j + 1) * n_blocks] = params[bn]
+    W[:-1, 3 * n_blocks:] = params["W_c"]
+    Wk = np.concatenate([params["W_k"], params["b_k"][None]], axis=0)
+    return W, Wk
+
+
+def unfuse_online(W, Wk, variant: str, n_blocks: int) -> dict:
+    """Inverse of fuse_online for one net (the params dict of `variant`)."""
+    nb = n_blocks
+    p = {"W_c": W[:-1, 3 * nb:].copy(), "W_in": W[:-1, nb:2 * nb].copy(),
+         "b_in": W[-1, nb:2 * nb].copy(), "W_out": W[:-1, :nb].copy(), "b_out": W[-1, :nb].copy(),
+         "W_k": Wk[:-1].copy(), "b_k": Wk[-1].copy()}
+    if variant == "forget":
+        p["W_phi"] = W[:-1, 2 * nb:3 * nb].copy()
+        p["b_phi"] = W[-1, 2 * nb:3 * nb].copy()
+    return p
+
+
+class OnlineNets:
+    """N nets, one per row of a leading batch dimension, each with its own weights.
+
+    One `step` reads one symbol per net, runs the forward equations, the one-step output
+    gradient and the forward-mode partials of the truncated gradient, and (if alpha is
+    given) updates every net by its own alpha. All arrays are (N, ...); float64.
+    """
+
+    def __init__(self, params_list, forget, n_blocks: int, cells_per_block: int):
+        fused = [fuse_online(p, n_blocks) for p in params_list]
+        self.W = np.stack([w for w, _k in fused])
+        self.Wk = np.stack([k for _w, k in fused])
+        N, R, _K = self.W.shape
+        c = n_blocks * cells_per_block
+        self.N, self.nb, self.cpb, self.c, self.R = N, n_blocks, cells_per_block, c, R
+        self.fm = np.asarray(forget, dtype=np.float64)[:, None]  # 1 = has forget gates
+        self.s = np.zeros((N, c))  # s_c(t-1)
+        self.yc = np.zeros((N, c))  # y^c(t-1)
+        self.P = np.zeros((N, R, 3 * c))  # partials dS for [in | phi | c] per cell
+        self.Z = np.zeros((N, R))  # [x(t); y^c(t-1); 1]
+        self.Z[:, -1] = 1.0
+        self.Zk = self.Z.copy()  # [x(t); y^c(t); 1]
+        blk = np.repeat(np.arange(n_blocks), cells_per_block)
+        phi = 2 * n_blocks + blk
+        self.gidx = np.concatenate([blk, n_blocks + blk, phi, phi, phi])  # y^phi x3: the carry
+        self.es3 = np.zeros((N, 3 * c))  # e_s repeated for [in | phi | c]
+        self.eye = np.eye(N_SYM)
+        self.gW = np.zeros_like(self.W)
+        self.gWk = np.zeros_like(self.Wk)
+        self.C = np.zeros((N, 3 * c))
+        self.gH = np.zeros_like(self.P)
+        self.y = np.zeros((N, N_SYM))
+
+    def block_sum(self, a):
+        """(..., k * cpb) per-cell columns -> (..., k) per-block sums (cells of a block are
+        adjacent)."""
+        out = a[..., 0::self.cpb].copy()
+        for j in range(1, self.cpb):
+            out += a[..., j::self.cpb]
+        return out
+
+    def take(self, idx):
+        """Keep only the nets idx (drop finished nets from the batch)."""
+        for k in ("W", "Wk", "fm", "s", "yc", "P", "Z", "Zk", "gW", "gWk", "C", "gH", "es3",
+                  "y"):
+            setattr(self, k, getattr(self, k)[idx].copy())
+        self.N = len(idx)
+
+    def zero_state(self, keep):
+        """keep (N,) 0/1: zero state and partials where 0 (new stream, or `reset` at a B)."""
+        k = keep[:, None]
+        self.s *= k
+        self.yc *= k
+        self.P *= k[:, :, None]
+
+    def step(self, x, target, alpha=None):
+        """One symbol x (N,) with targets (N, 7). Returns wrong (N,) (the paper's error).
+
+        With alpha (N,) every net n moves by -alpha_n dE(t)/dw; without, the gradient is
+        stored in self.gW, self.gWk (same layout as W, Wk) and the weights stay.
+        """
+        N, nb, c, Z, Zk = self.N, self.nb, self.c, self.Z, self.Zk
+        Z[:, :N_SYM] = self.eye[x]
+        Z[:, N_SYM:N_SYM + c] = self.yc
+        s_prev = self.s
+        net = np.matmul(Z[:, None, :], self.W)[:, 0]  # net_u = sum_m w_um z_m
+        f = 0.5 * (1.0 + np.tanh(0.5 * net))  # f(net) for every hidden unit
+        gate = f[:, self.gidx]  # per cell: y^out | y^in | y^phi of its block (x3)
+        carry = gate[:, 2 * c:]
+        carry -= 1.0  # no forget gate: y^phi = 1
+        carry *= self.fm
+        carry += 1.0
+        y_out, y_in, y_phi = gate[:, :c], gate[:, c:2 * c], gate[:, 2 * c:3 * c]
+        fc = f[:, 3 * nb:]
+        g = 4.0 * fc - 2.0  # g(net_c) in [-2, 2]
+        s = y_phi * s_prev + y_in * g  # s_c(t) = y^phi s_c(t-1) + y^in g(net_c)
+        h = np.tanh(0.5 * s)  # h(s_c) = 2 f(s_c) - 1
+        yc = y_out * h  # y^c = y^out h(s_c)
+        Zk[:, :N_SYM] = Z[:, :N_SYM]
+        Zk[:, N_SYM:N_SYM + c] = yc
+        y = 0.5 * (1.0 + np.tanh(0.5 * np.matmul(Zk[:, None, :], self.Wk)[:, 0]))  # y^k
+        err = y - target
+        wrong = (np.abs(err) >= ERROR_THRESHOLD).any(axis=1)
+        # --- forward-mode partials: dS(t) = y^phi dS(t-1) + z C  (inverts s_c(t) above)
+        C, P = self.C, self.P
+        np.multiply(g, y_in * (1.0 - y_in), out=C[:, :c])  # C_in = g f'(net_in)
+        np.multiply(s_prev, y_phi * (1.0 - y_phi) * self.fm, out=C[:, c:2 * c])  # C_phi
+        np.multiply(y_in, 4.0 * fc * (1.0 - fc), out=C[:, 2 * c:])  # C_c = y^in g'(net_c)
+        P *= carry[:, None, :]  # [y^phi | y^phi | y^phi]
+        P += np.einsum("nr,nk->nrk", Z, C)
+        P[:, -1, 2 * c:] = 0.0  # cell inputs are unbiased
+        # --- one-step gradient of E(t) = 1/2 sum_k err_k^2 (inverts the lines above),
+        # each net's error terms scaled by its alpha
+        a = np.ones(N) if alpha is None else alpha
+        dk = err * y * (1.0 - y) * a[:, None]  # dE/dnet_k
+        dyc = np.einsum("nvk,nk->nv", self.Wk[:, N_SYM:N_SYM + c], dk)  # dE/dy^c, outputs only
+        fo = f[:, :nb]
+        d_out = self.block_sum(dyc * h) * fo * (1.0 - fo)  # inverts y^c = y^out h
+        e_s = dyc * y_out * 0.5 * (1.0 - h * h)  # dE/ds_c through h(s_c), truncated
+        es3 = self.es3
+        es3[:, :c] = e_s
+        es3[:, c:2 * c] = e_s
+        es3[:, 2 * c:] = e_s
+        gH = np.multiply(P, es3[:, None, :], out=self.gH)  # dE/dw = e_s dS
+        if alpha is None:
+            np.einsum("nr,nk->nrk", Zk, dk, out=self.gWk)
+            np.einsum("nr,nk->nrk", Z, d_out, out=self.gW[:, :, :nb])
+            self.gW[:, :, nb:3 * nb] = self.block_sum(gH[:, :, :2 * c])  # sum over a block
+            self.gW[:, :, 3 * nb:] = gH[:, :, 2 * c:]
+        else:  # w <- w - alpha dE(t)/dw
+            self.Wk -= np.einsum("nr,nk->nrk", Zk, dk)
+            self.W[:, :, :nb] -= np.einsum("nr,nk->nrk", Z, d_out)
+            self.W[:, :, nb:3 * nb] -= self.block_sum(gH[:, :, :2 * c])
+            self.W[:, :, 3 * nb:] -= gH[:, :, 2 * c:]
+        self.s, self.yc, self.y = s, yc, y
+        return wrong
+
+
+class TestLane:
+    """Forward-only test streams for frozen weight snapshots of N nets, S streams each."""
+
+    def __init__(self, N, S, nets: OnlineNets):
+        # weights with every gate column repeated for its block's cells: [out | in | phi | c]
+        self.cols = np.concatenate([nets.gidx[:3 * nets.c], 3 * nets.nb + np.arange(nets.c)])
+        self.W, self.Wk = nets.W[:, :, self.cols], nets.Wk.copy()
+        self.fm, self.c, self.R = nets.fm[:, :, None], nets.c, nets.R
+        self.s = np.zeros((N, S, nets.c))
+        self.yc = np.zeros((N, S, nets.c))
+        self.eye = nets.eye
+
+    def take(self, idx):
+        """Keep only the nets idx."""
+        self.W, self.Wk, self.fm = self.W[idx], self.Wk[idx], self.fm[idx]
+        self.s, self.yc = self.s[idx], self.yc[idx]
+
+    def step(self, idx, x, target, keep):
+        """One symbol for the tests of nets idx (k,): x (k, S), target (k, S, 7), keep
+        (k, S) or None. Returns wrong (k, S)."""
+        c = self.c
+        s, yc = self.s[idx], self.yc[idx]
+        if keep is not None:
+            s *= keep[..., None]
+            yc *= keep[..., None]
+        Z = np.empty(x.shape + (self.R,))
+        Z[..., :N_SYM] = self.eye[x]
+        Z[..., N_SYM:N_SYM + c] = yc
+        Z[..., -1] = 1.0
+        f = 0.5 * (1.0 + np.tanh(0.5 * np.matmul(Z, self.W[idx])))  # per cell
+        y_phi = (f[..., 2 * c:3 * c] - 1.0) * self.fm[idx] + 1.0
+        s = y_phi * s + f[..., c:2 * c] * (4.0 * f[..., 3 * c:] - 2.0)
+        yc = f[..., :c] * np.tanh(0.5 * s)
+        self.s[idx], self.yc[idx] = s, yc
+        Z[..., N_SYM:N_SYM + c] = yc
+        y = 0.5 * (1.0 + np.tanh(0.5 * np.matmul(Z, self.Wk[idx])))
+        return (np.abs(y - target) >= ERROR_THRESHOLD).any(axis=-1)
+
+
+def train_online(ocfg: OnlineConfig, nets, log=None, init=None) -> list:
+    """Train nets = [(row, seed), ...] in lock-step with the paper's online protocol.
+
+    Per net: a training stream starts from zero state at a new string with alpha = lr and
+    runs until the net's first error (or max_stream_len); the erring step's update is made.
+    After each training stream, if the net's previous test has finished, a test starts on
+    a snapshot of the weights: `test_streams` fresh streams from zero state, run in the
+    same lock-step (training goes on meanwhile); it ends at its first error in any stream
+    (not perfect) or after test_len symbols of all streams (perfect: the net stops; its
+    final weights are that snapshot). A net also stops after max_streams training streams
+    or max_symbols training symbols (checked every coin_block steps). Every net's data come
+    from its own rngs: training coins (seed, 500), test coins (seed, 510), the same for
+    every row of a seed; the init is the headline's (seed, 10 + variant index). Finished
+    nets are dropped from the lock-step batch once a quarter of it has finished.
+    init: optional {(row, seed): params} to continue training saved nets instead.
+    """
+    N, S, L, B = len(nets), ocfg.test_streams, ocfg.test_len, ocfg.coin_block
+    rows = [r for r, _s in nets]
+    seeds = [int(s) for _r, s in nets]
+    variants = [row_variant(r) for r in rows]
+    cfg = Config(n_blocks=ocfg.n_blocks, cells_per_block=ocfg.cells_per_block,
+                 init_range=ocfg.init_range)
+    params = [init_params(cfg, seed_rng(s, 10 + VARIANTS.index(v)), v)
+              if init is None else init[(r, s)]
+              for r, s, v in zip(rows, seeds, variants, strict=True)]
+    net = OnlineNets(params, [v == "forget" for v in variants], ocfg.n_blocks,
+                     ocfg.cells_per_block)
+    lane = TestLane(N, S, net)
+    next2, sym, legal, starts = TABLES["next2"], TABLES["sym"], TABLES["legal"], TABLES["starts"]
+    into = 2 * TABLES["into_start"]
+    # per-net state, all (n, ...) over the nets still in the batch; ids[j] = index into nets
+    ids = np.arange(N)
+    reset = np.array([v == "reset" for v in variants])
+    decay = np.array([ocfg.lr_decay if r.endswith("_decay") else 1.0 for r in rows])
+    train_rng = [seed_rng(s, ocfg.data_key) for s in seeds]
+    test_rng = [seed_rng(s, ocfg.data_key + 10) for s in seeds]
+    cur2 = np.full(N, into, dtype=np.int64)
+    t_cur2 = np.full((N, S), into, dtype=np.int64)
+    fresh = np.ones(N, dtype=bool)  # a new training stream starts at the next step
+    alive = np.ones(N, dtype=bool)  # still training
+    alpha = np.full(N, ocfg.lr)
+    stream_len = np.zeros(N, dtype=np.int64)
+    symbols = np.zeros(N, dtype=np.int64)
+    streams = np.zeros(N, dtype=np.int64)
+    longest = np.zeros(N, dtype=np.int64)  # longest finished training stream
+    t_on = np.zeros(N, dtype=bool)  # a test is running
+    t_len = np.zeros(N, dtype=np.int64)
+    t_at = np.zeros((N, 2), dtype=np.int64)  # (symbols, streams) when the running test began
+    n_tests = np.zeros(N, dtype=np.int64)
+    untested = np.zeros(N, dtype=np.int64)  # stream ends while the previous test still ran
+    best_test = np.zeros(N, dtype=np.int64)  # longest error-free run of any test
+    snap_W = net.W.copy()  # the tested snapshot in the kernel's layout
+    win_err, win_streams = np.zeros(N), np.zeros(N)
+    recs = [None] * N
+    wall_cut = np.zeros(N, dtype=bool)  # training stopped by max_wall_s
+    solved_at = {}  # id -> (symbols, streams, W, Wk) of the perfect test
+    curves = [dict(symbols=[], error_rate=[], streams_ended=[]) for _ in range(N)]
+    step, win_steps, t0, t_log = 0, 0, time.perf_counter(), time.perf_counter()
+    coins = t_coins = None
+    fresh_any = True
+
+    def harvest(j):
+        n = int(ids[j])
+        hit = solved_at.get(n)
+        W, Wk = (hit[2], hit[3]) if hit else (net.W[j], net.Wk[j])
+        recs[n] = dict(row=rows[n], seed=seeds[n], variant=variants[n],
+                       n_weights=n_weights(cfg, variants[n]), solved=hit is not None,
+                       symbols_to_solve=int(hit[0]) if hit else None,
+                       streams_to_solve=int(hit[1]) if hit else None,
+                       training_symbols=int(symbols[j]), training_streams=int(streams[j]),
+                       longest_training_stream=int(max(longest[j], stream_len[j])),
+                       tests=int(n_tests[j]), untested_stream_ends=int(untested[j]),
+                       longest_test_run=int(best_test[j]), stopped_by_wall=bool(wall_cut[n]),
+                       curves=curves[n],
+                       final_params=unfuse_online(W, Wk, variants[n], ocfg.n_blocks))
+
+    def compact(keep):
+        nonlocal ids, reset, decay, cur2, t_cur2, fresh, alive, alpha, stream_len, symbols
+        nonlocal streams, longest, t_on, t_len, t_at, n_tests, untested, best_test, snap_W
+        nonlocal win_err, win_streams, coins, t_coins, train_rng, test_rng
+        for j in np.flatnonzero(~np.isin(np.arange(ids.size), keep)):
+            harvest(j)
+        net.take(keep)
+        lane.take(keep)
+        ids, reset, decay, cur2, t_cur2 = ids[keep], reset[keep], decay[keep], cur2[keep], \
+            t_cur2[keep]
+        fresh, alive, alpha, stream_len = fresh[keep], alive[keep], alpha[keep], stream_len[keep]
+        symbols, streams, longest, t_on = symbols[keep], streams[keep], longest[keep], t_on[keep]
+        t_len, t_at, n_tests, untested = t_len[keep], t_at[keep], n_tests[keep], untested[keep]
+        best_test, snap_W, win_err = best_test[keep], snap_W[keep], win_err[keep]
+        win_streams, coins, t_coins = win_streams[keep], coins[keep], t_coins[keep]
+        train_rng = [train_rng[j] for j in keep]
+        test_rng = [test_rng[j] for j in keep]
+
+    while alive.any() or t_on.any():
+        i = step % B
+        if i == 0:
+            busy = np.flatnonzero(alive | t_on)
+            if busy.size <= 0.75 * ids.size:
+                compact(busy)
+            coins = np.stack([r.integers(0, 2, size=B) for r in train_rng])
+            t_coins = np.stack([r.integers(0, 2, size=(S, B)) for r in test_rng])
+            if not (np.isfinite(net.W).all() and np.isfinite(net.Wk).all()):
+                bad = [nets[n] for j, n in enumerate(ids) if not np.isfinite(net.W[j]).all()]
+                raise FloatingPointError(f"non-finite weights at step {step}: {bad}")
+        # --- training: one symbol per net
+        if fresh_any:
+            cur2[fresh] = into
+        np.take(next2, cur2 + coins[:, i], out=cur2)
+        e = cur2 >> 1
+        wipe = fresh | (reset & starts[e])  # new stream, or `reset` at an outer B
+        if fresh_any or wipe.any():
+            net.zero_state((~wipe).astype(np.float64))
+        wrong = net.step(sym[e], legal[e], alpha * alive)
+        symbols += alive
+        stream_len += alive
+        wrong &= alive
+        win_err += wrong
+        alpha *= decay
+        ended = wrong | (alive & (stream_len >= ocfg.max_stream_len))
+        fresh, fresh_any = ended, ended.any()
+        if fresh_any:
+            streams += ended
+            win_streams += ended
+            np.maximum(longest, np.where(ended, stream_len, 0), out=longest)
+            stream_len[ended] = 0
+            alpha[ended] = ocfg.lr
+            untested += ended & t_on
+            start = ended & ~t_on
+            if start.any():
+                snap_W[start], lane.Wk[start] = net.W[start], net.Wk[start]
+                lane.W[start] = snap_W[start][:, :, lane.cols]
+                lane.s[start], lane.yc[start] = 0.0, 0.0
+                t_cur2[start] = into
+                t_len[start] = 0
+                t_on |= start
+                t_at[start, 0], t_at[start, 1] = symbols[start], streams[start]
+                n_tests += start
+            alive &= streams < ocfg.max_streams
+        if i == B - 1:
+            alive &= symbols < ocfg.max_symbols
+            if ocfg.max_wall_s and time.perf_counter() - t0 > ocfg.max_wall_s and alive.any():
+                if log is not None:
+                    log(f"wall-clock limit {ocfg.max_wall_s:.0f} s: {int(alive.sum())} nets "
+                        "stop training")
+                wall_cut[ids[alive]] = True
+                alive[:] = False
+        # --- tests: one symbol per test stream of every running test
+        if t_on.any():
+            idx = np.flatnonzero(t_on)
+            tc = t_cur2[idx] + t_coins[idx, :, i]
+            np.take(next2, tc, out=tc)
+            t_cur2[idx] = tc
+            te = tc >> 1
+            keep = (~(reset[idx, None] & starts[te])).astype(np.float64) if reset.any() else None
+            t_wrong = lane.step(idx, sym[te], legal[te], keep).any(axis=1)
+            t_len[idx] += 1
+            fail = idx[t_wrong]
+            np.maximum.at(best_test, fail, t_len[fail] - 1)
+            t_on[fail] = False
+            for j in idx[~t_wrong & (t_len[idx] >= L)]:  # perfect: the net stops
+                n = int(ids[j])
+                alive[j], t_on[j], best_test[j] = False, False, L
+                solved_at[n] = (t_at[j, 0], t_at[j, 1], snap_W[j].copy(), lane.Wk[j].copy())
+                if log is not None:
+                    log(f"[{rows[n]} seed {seeds[n]}] PERFECT after {t_at[j, 0] / 1e6:.2f}M "
+                        f"symbols, {t_at[j, 1]} training streams")
+        step += 1
+        win_steps += 1
+        if step % ocfg.log_every_symbols == 0:
+            for j, n in enumerate(ids):
+                if alive[j] or win_err[j] or win_streams[j]:
+                    cv = curves[n]
+                    cv["symbols"].append(int(symbols[j]))
+                    cv["error_rate"].append(float(win_err[j] / win_steps))
+                    cv["streams_ended"].append(int(win_streams[j]))
+            win_err[:], win_streams[:], win_steps = 0.0, 0.0, 0
+        if log is not None and time.perf_counter() - t_log > 60.0:
+            t_log = time.perf_counter()
+            el = t_log - t0
+            parts = []
+            for r in dict.fromkeys(rows):
+                done = [n for n in range(N) if rows[n] == r]
+                n_solved = sum(n in solved_at for n in done)
+                on = [j for j, n in enumerate(ids) if rows[n] == r and alive[j]]
+                parts.append(f"{r}: {n_solved}/{len(done)} perfect, {len(on)} training")
+            log(f"step {step} ({step / el:.0f} steps/s, batch {ids.size}, max symbols "
+                f"{symbols.max() / 1e6:.2f}M) " + "; ".join(parts))
+    for j in range(ids.size):
+        harvest(j)
+    wall = time.perf_counter() - t0
+    total = sum(r["training_symbols"] for r in recs)
+    for r in recs:
+        r["wall_s"] = wall
+        r["steps"] = step
+        r["steps_per_s"] = step / max(wall, 1e-9)
+        r["symbols_per_s"] = total / max(wall, 1e-9)
+    return recs
+
+
+def confirm_online(ocfg: OnlineConfig, recs: list) -> None:
+    """Test every final net on 10 further fresh streams (the headline's confirmation
+    streams of its seed, rng (seed, 300)), in place: r["confirm"]."""
+    cfg = Config(n_blocks=ocfg.n_blocks, cells_per_block=ocfg.cells_per_block,
+                 test_streams=ocfg.test_streams, test_len=ocfg.test_len)
+    for v in VARIANTS:
+        group = [r for r in recs if r["variant"] == v]
+        if not group:
+            continue
+        stacked = {k: np.stack([r["final_params"][k] for r in group])
+                   for k in group[0]["final_params"]}
+        ev = evaluate(cfg, v, stacked, [(r["seed"], 300) for r in group], early_exit=False)
+        for i, r in enumerate(group):
+            efl = ev["first_error"][i]
+            r["confirm"] = dict(perfect=bool(ev["perfect"][i]),
+                                errors=int(ev["errors"][i].sum()),
+                                error_free_lengths=[int(x) for x in efl],
+                                mean_error_free_length=float(efl.mean()),
+                                state_norm_end=float(ev["norm"][i][-1]))
+
+
+# ---------------------------------------------------------------------------------------
 # Results: summary over seeds, README table, catalog cell
 # ---------------------------------------------------------------------------------------
 PAPER_TABLE2 = {  # % perfect (mean training streams to perfect), % good <mean error-free len>

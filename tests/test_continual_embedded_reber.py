@@ -285,3 +285,102 @@ def test_truncated_gradient_cuts_only_the_recurrent_path(variant):
     _l, trunc0 = m.loss_and_grads(p0, batch, cut)
     for k in full0:
         assert np.allclose(full0[k], trunc0[k], rtol=1e-12, atol=1e-15), k
+
+
+# ---------------------------------------------------------------------------------------
+# The paper's online training (side study): batched per-net kernel
+# ---------------------------------------------------------------------------------------
+ONLINE_VARIANTS = ("forget", "no_forget", "reset")
+
+
+def _online_nets(rng, scale=0.3):
+    """Three nets (forget, no_forget, reset) with perturbed paper inits."""
+    cfg = m.PRESETS["quick"]
+    ps = [m.init_params(cfg, rng, v) for v in ONLINE_VARIANTS]
+    for p in ps:
+        for k in p:
+            p[k] = p[k] + rng.normal(0.0, scale, p[k].shape)
+    return ps
+
+
+def test_online_gradient_equals_truncated_bptt_per_net():
+    """The batched forward-mode (RTRL-style) truncated gradient, summed over a stream with
+    the weights held fixed, equals the folder's truncated BPTT gradient (squared error) of
+    each net on its own stream: every parameter of every net, nets of all three variants in
+    one batch."""
+    T = 40
+    rng = np.random.default_rng(21)
+    ps = _online_nets(rng)
+    edges = m.fresh_streams(rng, 3, T + 5)[5:]  # each net its own stream, mid-string start
+    net = m.OnlineNets(ps, [True, False, False], 4, 2)
+    reset = np.array([False, False, True])
+    acc_w, acc_k = np.zeros_like(net.W), np.zeros_like(net.Wk)
+    for t in range(T):
+        e = edges[t]
+        net.zero_state((~(reset & m.TABLES["starts"][e])).astype(np.float64))
+        net.step(m.TABLES["sym"][e], m.TABLES["legal"][e], None)
+        acc_w += net.gW
+        acc_k += net.gWk
+    for n, v in enumerate(ONLINE_VARIANTS):
+        cfg = dataclasses.replace(m.PRESETS["quick"], variants=(v,), batch=1, chunk=T,
+                                  truncated=True, loss="mse")
+        x, target, keep = m.stream_data(edges[:, n:n + 1], v == "reset")
+        batch = dict(x=x, target=target, keep=keep, u0=np.zeros((1, 8)), y0=np.zeros((1, 8)))
+        _l, g = m.loss_and_grads(ps[n], batch, cfg)
+        online = m.unfuse_online(acc_w[n], acc_k[n], v, 4)
+        assert online.keys() == g.keys()
+        for k in g:  # BPTT's loss is the mean over T steps x 7 outputs
+            assert np.allclose(online[k] / (T * m.N_SYM), g[k], rtol=1e-9, atol=1e-15), (v, k)
+
+
+def test_online_one_step_gradient_finite_differences():
+    """From a carried state with zero partials, one step's gradient is the exact gradient of
+    E(t) = 1/2 sum_k (y^k - t^k)^2: central differences on every weight of every net."""
+    rng = np.random.default_rng(22)
+    ps = _online_nets(rng)
+    x = np.array([1, 4, 6])
+    target = m.TABLES["legal"][rng.integers(0, len(m.TABLES["sym"]), 3)]
+    s0, y0 = rng.uniform(-2, 2, (3, 8)), rng.uniform(-0.9, 0.9, (3, 8))
+    net = m.OnlineNets(ps, [True, False, False], 4, 2)
+
+    def energy(W, Wk):
+        probe = m.OnlineNets(ps, [True, False, False], 4, 2)
+        probe.W, probe.Wk, probe.s, probe.yc = W, Wk, s0.copy(), y0.copy()
+        probe.step(x, target, None)
+        return 0.5 * ((probe.y - target) ** 2).sum(axis=1)
+
+    net.s, net.yc = s0.copy(), y0.copy()
+    net.step(x, target, None)
+    h = 1e-6
+    for arr, grad, which in ((net.W, net.gW, 0), (net.Wk, net.gWk, 1)):
+        for idx in np.ndindex(arr.shape[1:]):
+            plus, minus = [net.W.copy(), net.Wk.copy()], [net.W.copy(), net.Wk.copy()]
+            plus[which][(slice(None),) + idx] += h
+            minus[which][(slice(None),) + idx] -= h
+            num = (energy(*plus) - energy(*minus)) / (2 * h)
+            ana = grad[(slice(None),) + idx]
+            if which == 0 and idx[0] == arr.shape[1] - 1 and idx[1] >= 12:
+                num = np.zeros(3)  # cell-input bias: not a weight of the net (stays 0)
+            assert np.allclose(ana, num, rtol=1e-6, atol=1e-9), (which, idx, ana, num)
+
+
+def test_online_batched_nets_are_independent():
+    """Nets in one lock-step batch do not interact: changing one net's seed (its init and
+    its streams) leaves every other net's record and weights bit-identical, and a net
+    trained alone matches itself trained in the batch."""
+    ocfg = m.OnlineConfig(max_symbols=1200, coin_block=400, test_len=150, log_every_symbols=300)
+    base = [("forget", 0), ("no_forget", 1), ("reset", 2), ("forget_decay", 3)]
+    changed = [base[0], ("no_forget", 7), base[2], base[3]]
+    a = m.train_online(ocfg, base)
+    b = m.train_online(ocfg, changed)
+    for n in (0, 2, 3):
+        for k in ("training_streams", "tests", "curves", "longest_test_run"):
+            assert a[n][k] == b[n][k], (n, k)
+        for k, v in a[n]["final_params"].items():
+            assert np.array_equal(v, b[n]["final_params"][k]), (n, k)
+    assert not np.array_equal(a[1]["final_params"]["W_in"], b[1]["final_params"]["W_in"])
+    assert a[0]["training_streams"] > 50  # the untrained nets err and restart often
+    alone = m.train_online(ocfg, [base[2]])[0]
+    assert alone["training_streams"] == a[2]["training_streams"]
+    for k, v in alone["final_params"].items():
+        assert np.allclose(v, a[2]["final_params"][k], rtol=0, atol=1e-12), k
