@@ -31,6 +31,7 @@ ARMS = {
     "A": {"state_ref": 0.0, "steps_per_F": 0},          # the committed preset
     "B": {"state_ref": 10.0, "steps_per_F": 0},         # state-scaled random init
     "C": {"state_ref": 10.0, "steps_per_F": 50_000},    # B + training steps >= 50k x F
+    "D": {"state_ref": 0.0, "steps_per_F": 50_000},     # step 2: the budget alone
 }
 
 
