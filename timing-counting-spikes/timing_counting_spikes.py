@@ -10,7 +10,7 @@ rectangle), on continual test streams of 1000 spikes / 1000 periods with no rese
 teacher forcing. The same net without peepholes learns far less (the paper: of the PFG tasks
 only the cosine with period 10); without a forget gate GTS fails.
 
-Headline command (all 12 task settings x variants, 10 seeds each, about 9 min on 2 cores):
+Headline command (all 12 task settings x variants, 10 seeds each, about 20 min on 2 cores):
 
     python timing-counting-spikes/timing_counting_spikes.py --jobs 2
 
@@ -714,7 +714,8 @@ def train(cfg, seed: int, log=None) -> dict:
 # Presets, gradient-check cases
 # ---------------------------------------------------------------------------------------
 PRESETS = {
-    "paper": Config(variants=VARIANTS),
+    # 25 000 updates of 2F-step chunks for every setting (side_runs/period_scaling, arm D)
+    "paper": Config(variants=VARIANTS, steps_per_F=50_000),
     "quick": Config(tasks=("msd_F4_I01", "gts_F4", "pfg_cos_F4"), variants=VARIANTS,
                     restarts=2, msd_streams=2, train_steps=1200, pbt_every=200, test_spikes=40,
                     select_spikes=10,
@@ -892,9 +893,10 @@ def _work_units(cfg, seeds: list, jobs: int) -> list:
     chunks = [seeds[g::groups] for g in range(groups)]
     units = [(t, c) for t in cfg.tasks for c in chunks if c]
 
-    def cost(u):
+    def cost(u):       # training steps x (nets x streams + a per-step overhead), measured
         task = parse_task(u[0])
-        return n_streams(cfg, task) * len(task_variants(cfg, task)) * len(u[1])
+        nets = n_streams(cfg, task) * len(task_variants(cfg, task)) * cfg.restarts * len(u[1])
+        return n_updates(cfg, task) * chunk_len(cfg, task) * (nets + 500)
     return sorted(units, key=cost, reverse=True)
 
 
