@@ -10,7 +10,7 @@ rectangle), on continual test streams of 1000 spikes / 1000 periods with no rese
 teacher forcing. The same net without peepholes learns far less (the paper: of the PFG tasks
 only the cosine with period 10); without a forget gate GTS fails.
 
-Headline command (all 12 task settings x variants, 10 seeds each, about 20 min on 2 cores):
+Headline command (all 12 task settings x variants, 10 seeds each, about 16 min on 2 cores):
 
     python timing-counting-spikes/timing_counting_spikes.py --jobs 2
 
