@@ -204,3 +204,28 @@ def test_truncated_gradient_option():
     p["P"][:] = 0.5
     full, trunc = M.loss_and_grads(p, batch, cfg)[1], M.loss_and_grads(p, batch, tcfg)[1]
     assert not all(np.allclose(full[k], trunc[k]) for k in full)
+
+
+# ---------------------------------------------------------------------------------------
+# Init: the state-scaled random part (Config.state_ref)
+# ---------------------------------------------------------------------------------------
+def test_state_ref_scales_only_state_reading_weights():
+    """state_ref scales the random part of the weights that read s or y^c by min(1, ref/F):
+    nothing changes at F <= ref; at F = 50 exactly those weights shrink by 10/50."""
+    def init(task, ref):
+        cfg = dataclasses.replace(_cfg(task), restarts=3, state_ref=ref)
+        return M.init_params(cfg, np.random.default_rng(7), M.parse_task(task))
+    for k in ("W", "P", "V"):                                   # F = 10: bitwise unchanged
+        assert np.array_equal(init("gts_F10", 10.0)[k], init("gts_F10", 0.0)[k])
+    a, b = init("gts_F50", 0.0), init("gts_F50", 10.0)
+    pp = M.net_layout(dataclasses.replace(_cfg("gts_F50"), restarts=3)) == 0   # peephole nets
+    assert np.allclose(b["V"][:, 0], 0.2 * a["V"][:, 0]) and np.array_equal(b["V"][:, 1],
+                                                                           a["V"][:, 1])
+    assert np.array_equal(b["W"][:, :, [0, 2]], a["W"][:, :, [0, 2]])   # input, biases kept
+    rec_a, rec_b = a["W"][pp][:, [0, 1, 3], 1], b["W"][pp][:, [0, 1, 3], 1]
+    assert np.allclose(rec_b, 0.2 * rec_a)                      # recurrent y^c weights
+    # peepholes: prior parts (forget slope -20, output slope +-5) kept, random parts x 0.2
+    r_out = (a["P"][pp][:, 2] - b["P"][pp][:, 2]) / 0.8         # a = r + ko, b = 0.2 r + ko
+    assert np.allclose(np.abs(a["P"][pp][:, 2] - r_out), 5.0)
+    assert np.allclose(b["P"][pp][:, 0], 0.2 * a["P"][pp][:, 0])
+    assert np.allclose(b["P"][pp][:, 1] + 20.0, 0.2 * (a["P"][pp][:, 1] + 20.0))

@@ -10,7 +10,7 @@ rectangle), on continual test streams of 1000 spikes / 1000 periods with no rese
 teacher forcing. The same net without peepholes learns far less (the paper: of the PFG tasks
 only the cosine with period 10); without a forget gate GTS fails.
 
-Headline command (all 12 task settings x variants, 10 seeds each, about 9 min on 2 cores):
+Headline command (all 12 task settings x variants, 10 seeds each, about 16 min on 2 cores):
 
     python timing-counting-spikes/timing_counting_spikes.py --jobs 2
 
@@ -212,6 +212,14 @@ def init_params(cfg, rng: np.random.Generator, task: Task | None = None) -> dict
     W0 = rng.uniform(-a, a, size=(r, 4, 3))
     P0 = rng.uniform(-a, a, size=(r, 3))
     V0 = rng.uniform(-a, a, size=(r, 2))
+    if cfg.counter_init and cfg.state_ref > 0:
+        # the random weights that read the state (recurrent y^c_{t-1}, peepholes, output
+        # unit) scaled to the count's range ~F: their reach over a count of F stays what it
+        # is at F = state_ref (the draws are unchanged, so F <= state_ref is untouched)
+        k = min(1.0, cfg.state_ref / (task or parse_task(cfg.tasks[0])).F)
+        W0[:, :, 1] *= k
+        P0 *= k
+        V0[:, 0] *= k
     W0[:, IN, 2] += cfg.bias_in
     W0[:, FG, 2] += cfg.bias_forget
     W0[:, OUT, 2] += cfg.bias_out
@@ -392,7 +400,9 @@ class Config:
     chunk_periods: float = 2.0            # BPTT chunk length in periods F (state carried)
     min_chunk: int = 20                   # ... but at least this many steps
     train_steps: int = 500_000            # training steps per net and stream (updates =
-                                          # train_steps / chunk length)
+                                          # train_steps / chunk length) ...
+    steps_per_F: int = 0                  # ... but at least this many times the period F
+                                          # (0: off)
     lr: float = 1e-2                      # learning rate at the start ...
     lr_final: float = 1e-3                # ... decaying geometrically to this at the end
     optimizer: str = "adam"               # adam | sgd (the paper's: SGD with momentum)
@@ -409,6 +419,8 @@ class Config:
     counter_gain: float = 20.0            # slope k of the counter's forget gate
     counter_spread: float = 0.5           # its period is drawn from F [1, 1 + spread]
     counter_out: bool = True              # ... and its output gate a random step in s
+    state_ref: float = 0.0                # > 0: random weights reading s / y^c scaled by
+                                          # min(1, state_ref / F) (0: off)
     spike_weight: float = 1.0             # GTS: spike steps weigh spike_weight * (F - 1)
     terminate: bool = True                # a training stream ends at its first error
     grace: int = 0                        # ... plus this many steps (0: the paper)
@@ -432,7 +444,8 @@ class Config:
 
 
 def n_updates(cfg, task: Task) -> int:
-    return max(1, -(-cfg.train_steps // chunk_len(cfg, task)))
+    steps = max(cfg.train_steps, cfg.steps_per_F * task.F)
+    return max(1, -(-steps // chunk_len(cfg, task)))
 
 
 def chunk_len(cfg, task: Task) -> int:
@@ -701,7 +714,8 @@ def train(cfg, seed: int, log=None) -> dict:
 # Presets, gradient-check cases
 # ---------------------------------------------------------------------------------------
 PRESETS = {
-    "paper": Config(variants=VARIANTS),
+    # 25 000 updates of 2F-step chunks for every setting (side_runs/period_scaling, arm D)
+    "paper": Config(variants=VARIANTS, steps_per_F=50_000),
     "quick": Config(tasks=("msd_F4_I01", "gts_F4", "pfg_cos_F4"), variants=VARIANTS,
                     restarts=2, msd_streams=2, train_steps=1200, pbt_every=200, test_spikes=40,
                     select_spikes=10,
@@ -879,9 +893,10 @@ def _work_units(cfg, seeds: list, jobs: int) -> list:
     chunks = [seeds[g::groups] for g in range(groups)]
     units = [(t, c) for t in cfg.tasks for c in chunks if c]
 
-    def cost(u):
+    def cost(u):       # training steps x (nets x streams + a per-step overhead), measured
         task = parse_task(u[0])
-        return n_streams(cfg, task) * len(task_variants(cfg, task)) * len(u[1])
+        nets = n_streams(cfg, task) * len(task_variants(cfg, task)) * cfg.restarts * len(u[1])
+        return n_updates(cfg, task) * chunk_len(cfg, task) * (nets + 500)
     return sorted(units, key=cost, reverse=True)
 
 
