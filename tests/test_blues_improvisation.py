@@ -356,9 +356,9 @@ def test_validation_never_sees_the_evaluation_data(monkeypatch):
     calls = []
     orig = m.free_run_k
 
-    def spy(P, c, seed_roll, n, uniforms):
+    def spy(P, c, seed_roll, n, uniforms, **kw):
         calls.append((np.array(seed_roll), n, np.array(uniforms)))
-        return orig(P, c, seed_roll, n, uniforms)
+        return orig(P, c, seed_roll, n, uniforms, **kw)
 
     monkeypatch.setattr(m, "free_run_k", spy)
     m.train_seeds(cfg, [4])
