@@ -1216,7 +1216,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=positive(float), help="learning rate (default: preset's)")
     p.add_argument("--optimizer", choices=("adam", "sgd"), help="default: adam")
     p.add_argument("--batch", type=positive(int), help="training streams per update")
-    p.add_argument("--updates", type=positive(int), help="training updates")
+    p.add_argument("--updates", type=positive(int),
+                   help="training updates (per attempt when --attempts > 1)")
+    p.add_argument("--bar-weight", type=positive(float), dest="bar_weight",
+                   help="loss weight of bar-start steps (1 = plain cross-entropy)")
+    p.add_argument("--attempts", type=positive(int),
+                   help="training attempts per seed, kept by validation (1 = one run)")
     p.add_argument("--choruses", type=positive(int),
                    help="free-run choruses after the seed chorus (default: 100)")
     p.add_argument("--temperature", type=float,
@@ -1253,7 +1258,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     cfg = PRESETS[args.preset]
     over = {k: getattr(args, k) for k in ("lr", "optimizer", "batch", "updates",
-                                          "temperature") if getattr(args, k) is not None}
+                                          "temperature", "bar_weight", "attempts")
+            if getattr(args, k) is not None}
     if args.choruses is not None:
         over["free_choruses"] = args.choruses
     if args.argmax:

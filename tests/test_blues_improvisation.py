@@ -250,6 +250,8 @@ BAD = [
     ("negative temperature", ["--temperature", "-1"]),
     ("unknown experiment", ["--experiment", "jazz"]),
     ("unknown model", ["--model", "gru"]),
+    ("zero attempts", ["--attempts", "0"]),
+    ("negative bar weight", ["--bar-weight", "-2"]),
 ]
 
 
