@@ -800,7 +800,7 @@ def train_seeds(cfg: Config, seeds: list, log=None) -> list:
     final, best = [None] * K, [None] * K  # per seed: kept params; best finished attempt
     stopped_at, kept_attempt = [None] * K, [None] * K
     i0 = seeds.index(0) if 0 in seeds else None  # seed 0 keeps snapshots for the GIF
-    snaps, snap_updates = [], []
+    snaps, snap_updates, snap_attempts = [], [], []
     curves = [{"update": [], "attempt": [], "train_loss": [], "heldout_loss": [],
                "val_correct": []} for _ in seeds]
     last_log = time.perf_counter()
@@ -808,6 +808,7 @@ def train_seeds(cfg: Config, seeds: list, log=None) -> list:
     if i0 is not None:
         snaps.append({k: p[i0].copy() for k, p in P.items()})
         snap_updates.append(0)
+        snap_attempts.append(0)
     while live.size:
         uk += 1
         total[live] += 1
@@ -856,6 +857,7 @@ def train_seeds(cfg: Config, seeds: list, log=None) -> list:
             j0 = int(np.flatnonzero(live == i0)[0])
             snaps.append({k: p[j0].copy() for k, p in P.items()})
             snap_updates.append(int(total[i0]))
+            snap_attempts.append(int(attempt[i0]))
         n_ok = np.zeros(live.size, dtype=int)
         if cfg.val_choruses > 0:  # validation free run: a training chorus as the seed
             uni = np.stack([val_rngs[i].random(STEPS_PER_CHORUS * (cfg.val_choruses + 1))
@@ -927,7 +929,7 @@ def train_seeds(cfg: Config, seeds: list, log=None) -> list:
         n_gif = STEPS_PER_CHORUS * (cfg.snapshot_choruses + 1)
         gif_rolls = (free_run_k(stack([snaps[i] for i in pick]), gif_cfg, seed_roll,
                                 cfg.snapshot_choruses, np.zeros((len(pick), n_gif)))[0],
-                     np.array(snap_updates)[pick])
+                     np.array(snap_updates)[pick], np.array(snap_attempts)[pick])
     records = []
     n_weights = count_weights(cfg)
     for k, seed in enumerate(seeds):
@@ -950,7 +952,8 @@ def train_seeds(cfg: Config, seeds: list, log=None) -> list:
         artifacts = {"frames": frames[k]}
         if k == i0:
             artifacts.update({f"param_{n}": p[k].copy() for n, p in P.items()})
-            artifacts["snapshot_rolls"], artifacts["snapshot_updates"] = gif_rolls
+            (artifacts["snapshot_rolls"], artifacts["snapshot_updates"],
+             artifacts["snapshot_attempts"]) = gif_rolls
         steps = int(total[k]) * cfg.batch * cfg.chunk
         records.append({
             "seed": seed, "variant": f"{cfg.experiment}/{cfg.model}",
