@@ -13,6 +13,12 @@ the training melodies. Experiment 1: chords only. Experiment 2: chords + melody,
 partitioned into chord blocks and melody blocks with no melody->chord path. A tanh RNN of
 similar size is the baseline on both.
 
+Training procedure of the preset (chosen by the pre-registered study in
+side_runs/form_finding/): cross-entropy with the bar-start steps weighted 8x, and up to 6
+attempts of 3000 Adam updates per seed, the first attempt whose validation free run (seeded
+with a training chorus) is right being kept. `--bar-weight 1 --attempts 1 --updates 6000`
+is the paper-like single run.
+
 Headline command (10 seeds x {chords, melody} x {lstm, rnn}; writes results.json, run.npz,
 the MIDI and the WAV):
 
