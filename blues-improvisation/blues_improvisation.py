@@ -13,6 +13,12 @@ the training melodies. Experiment 1: chords only. Experiment 2: chords + melody,
 partitioned into chord blocks and melody blocks with no melody->chord path. A tanh RNN of
 similar size is the baseline on both.
 
+Training procedure of the preset (chosen by the pre-registered study in
+side_runs/form_finding/): cross-entropy with the bar-start steps weighted 8x, and up to 6
+attempts of 3000 Adam updates per seed, the first attempt whose validation free run (seeded
+with a training chorus) is right being kept. `--bar-weight 1 --attempts 1 --updates 6000`
+is the paper-like single run.
+
 Headline command (10 seeds x {chords, melody} x {lstm, rnn}; writes results.json, run.npz,
 the MIDI and the WAV):
 
@@ -80,12 +86,18 @@ class Config:
     eval_every: int = 250  # updates between training-curve evaluations
     val_choruses: int = 10  # stop training once a free run this long (seeded with a
     # training chorus) has every chorus right; 0 = never stop early
+    bar_weight: float = 1.0  # loss weight of the steps whose target starts a bar (the
+    # only steps where the chord can change); 1 = the paper's plain cross-entropy
+    attempts: int = 1  # training attempts per seed (fresh init and data each); the first
+    # whose validation free run is right is kept, else the best; 1 = the paper's one run
     snapshots: int = 8  # parameter snapshots for the GIF (seed 0 only)
     snapshot_choruses: int = 4  # length of the fixed free run drawn for each snapshot
 
 
 PRESETS = {
-    "paper": Config(),
+    # adopted by the form-finding study (side_runs/form_finding): bar-start loss weight 8,
+    # up to 6 attempts of 3000 updates per seed, kept by the validation free run
+    "paper": Config(bar_weight=8.0, attempts=6, updates=3000),
     "quick": Config(chord_blocks=2, melody_blocks=2, rnn_chord_units=6, rnn_melody_units=4,
                     updates=40, batch=4, chunk=48, free_choruses=3, eval_every=20,
                     val_choruses=2, snapshots=3, snapshot_choruses=2, n_train_choruses=6,
@@ -190,8 +202,20 @@ def stream_chunk(streams: dict, rolls: np.ndarray, length: int) -> np.ndarray:
     order = streams["order"]
     cho = order[np.arange(order.shape[0])[None, :], (t // STEPS_PER_CHORUS) % order.shape[1]]
     frames = rolls[cho, t % STEPS_PER_CHORUS]
+    streams["phase"] = t % STEPS_PER_CHORUS  # chorus position of every frame (L+1, B)
     streams["pos"] += length
     return frames
+
+
+def step_weights(phase: np.ndarray, cfg: Config) -> np.ndarray:
+    """Loss weight per target frame: bar_weight where the target is a bar's first step.
+
+    The weight depends only on the position in the chorus, never on the target's value,
+    so the best prediction at every step is still the conditional probability: the weight
+    only makes the 12 bar boundaries (where the chord may change) count more in the
+    average. phase: chorus positions of the target frames.
+    """
+    return np.where(phase % STEPS_PER_BAR == 0, cfg.bar_weight, 1.0)
 
 
 def sample_batch(cfg: Config, rng: np.random.Generator) -> dict:
@@ -207,7 +231,10 @@ def sample_batch(cfg: Config, rng: np.random.Generator) -> dict:
     lay = layout(cfg)
     state0 = tuple(rng.uniform(-0.5, 0.5, size=(cfg.batch, lay["n_hidden"]))
                    for _ in range(2 if cfg.model == "lstm" else 1))
-    return {"x": frames[:-1], "y": frames[1:], "state0": state0}
+    batch = {"x": frames[:-1], "y": frames[1:], "state0": state0}
+    if cfg.bar_weight != 1.0:
+        batch["w"] = step_weights(streams["phase"][1:], cfg)  # (T, B)
+    return batch
 
 
 # ---------------------------------------------------------------------------------------
@@ -333,8 +360,11 @@ def stack(params_list: list) -> dict:
 
 def lift(batch: dict) -> dict:
     """A one-net batch as a K = 1 stacked batch: x (T, B, u) -> (T, 1, B, u)."""
-    return {"x": batch["x"][:, None], "y": batch["y"][:, None],
-            "state0": tuple(s[None] for s in batch["state0"])}
+    out = {"x": batch["x"][:, None], "y": batch["y"][:, None],
+           "state0": tuple(s[None] for s in batch["state0"])}
+    if "w" in batch:
+        out["w"] = batch["w"][:, None]
+    return out
 
 
 # ---------------------------------------------------------------------------------------
@@ -399,15 +429,20 @@ def final_state(cache: dict, cfg: Config) -> tuple:
 # ---------------------------------------------------------------------------------------
 # Loss (sigmoid outputs, cross-entropy) and backward pass
 # ---------------------------------------------------------------------------------------
-def bce_k(logits: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Per net: cross-entropy of the sigmoid outputs, mean over units, steps, streams."""
-    return np.mean(np.logaddexp(0.0, logits) - y * logits, axis=(0, 2, 3))
+def bce_k(logits: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> np.ndarray:
+    """Per net: cross-entropy of the sigmoid outputs, mean over units, steps, streams;
+    with step weights w (T, K, B) the mean over steps and streams is w-weighted."""
+    ce = np.logaddexp(0.0, logits) - y * logits
+    if w is None:
+        return np.mean(ce, axis=(0, 2, 3))
+    return (np.sum(ce * w[..., None], axis=(0, 2, 3))
+            / (np.sum(w, axis=(0, 2)) * logits.shape[-1]))
 
 
 def loss(params: dict, batch: dict, cfg: Config) -> float:
     """The loss of one net: mean cross-entropy per output unit and step (O(1))."""
     b = lift(batch)
-    return float(bce_k(forward_k(stack([params]), b, cfg)["logits"], b["y"])[0])
+    return float(bce_k(forward_k(stack([params]), b, cfg)["logits"], b["y"], b.get("w"))[0])
 
 
 def loss_and_grads(params: dict, batch: dict, cfg: Config) -> tuple[float, dict]:
@@ -415,7 +450,7 @@ def loss_and_grads(params: dict, batch: dict, cfg: Config) -> tuple[float, dict]
     P, b = stack([params]), lift(batch)
     cache = forward_k(P, b, cfg)
     grads = backward_k(P, b, cfg, cache)
-    value = float(bce_k(cache["logits"], b["y"])[0])
+    value = float(bce_k(cache["logits"], b["y"], b.get("w"))[0])
     return value, {k: np.ascontiguousarray(g[0]) for k, g in grads.items()}
 
 
@@ -439,7 +474,13 @@ def backward_k(P: dict, batch: dict, cfg: Config, cache: dict) -> dict:
     nh = lay["n_hidden"]
     Wh_T = W[:, nu:nu + nh].transpose(0, 2, 1).copy()
     # dL/dlogits = (sigmoid(logits) - y) / (T B units)          <- bce
-    dlog = (sigmoid(cache["logits"]) - y) / (T * B * nu)
+    # (weighted: times w_t / (sum_t,b w_t units) instead)
+    if batch.get("w") is None:
+        dlog = (sigmoid(cache["logits"]) - y) / (T * B * nu)
+    else:
+        w = batch["w"]
+        dlog = ((sigmoid(cache["logits"]) - y) * w[..., None]
+                / (np.sum(w, axis=(0, 2))[None, :, None, None] * nu))
     dV = np.empty_like(V)
     dV[:, :nh], dV[:, -1] = _sum_tb(Y[1:], dlog), dlog.sum(axis=(0, 2))  # <- Y V + b
     dY = dlog @ V[:, :nh].transpose(0, 2, 1)  # <- logits = Y V + b
@@ -515,6 +556,12 @@ GRADCHECK_CASES = [
     ("melody_rnn", Config(experiment="melody", model="rnn", rnn_chord_units=3,
                           rnn_melody_units=3, batch=3, chunk=10, n_train_choruses=2,
                           n_heldout_choruses=1)),
+    ("melody_lstm_bar_weight", Config(experiment="melody", model="lstm", chord_blocks=2,
+                                      melody_blocks=2, bar_weight=5.0, batch=3, chunk=10,
+                                      n_train_choruses=2, n_heldout_choruses=1)),
+    ("chords_rnn_bar_weight", Config(experiment="chords", model="rnn", rnn_chord_units=4,
+                                     bar_weight=5.0, batch=3, chunk=10, n_train_choruses=2,
+                                     n_heldout_choruses=1)),
 ]
 
 
@@ -530,18 +577,23 @@ def free_run(params: dict, cfg: Config, seed_roll: np.ndarray, n_choruses: int,
 
 
 def free_run_k(P: dict, cfg: Config, seed_roll: np.ndarray, n_choruses: int,
-               uniforms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+               uniforms: np.ndarray, stop_when_all_wrong: bool = False
+               ) -> tuple[np.ndarray, np.ndarray]:
     """K nets run free, stepped together.
 
     Frames 0..95 are the seed (teacher forced); frame f > 95 is the net's prediction made
     at input frame f-1. Chords: output > 0.5. Melody: one note, sampled with
     p ~ y^(1/T) over the 13 melody outputs (or argmax) using uniforms[k, f]. Returns
     (frames uint8 (K, 96 (n+1), units), outputs y (K, 96 (n+1) - 1, units), y[f]
-    predicting frame f+1).
+    predicting frame f+1). stop_when_all_wrong (validation only): end the run at the first
+    chorus end at which every net has played a wrong chord; the frames not played stay
+    zero, so those choruses count as wrong.
     """
     lay = layout(cfg)
     W, V = assemble_W(P, lay), assemble_V(P, lay)
     K = W.shape[0]
+    target = chord_roll().astype(np.uint8)
+    wrong = np.zeros(K, dtype=bool)
     nu, nh = lay["n_units"], lay["n_hidden"]
     Wx, Wh, b, Vh, c = W[:, :nu], W[:, nu:nu + nh], W[:, -1], V[:, :nh], V[:, -1]
     n_frames = STEPS_PER_CHORUS * (n_choruses + 1)
@@ -557,6 +609,11 @@ def free_run_k(P: dict, cfg: Config, seed_roll: np.ndarray, n_choruses: int,
     inv_t = 0.0 if cfg.argmax else 1.0 / cfg.temperature
     xf = frames[:, :1].astype(np.float64)
     for f in range(n_frames - 1):
+        if stop_when_all_wrong and f % STEPS_PER_CHORUS == 0 and f > STEPS_PER_CHORUS:
+            played = frames[:, f - STEPS_PER_CHORUS:f, :N_CHORD]
+            wrong |= np.any(played != target, axis=(1, 2))
+            if wrong.all():
+                break
         xf[:, 0] = frames[:, f]
         z = xf @ Wx + y @ Wh + b[:, None]  # (K, 1, cols)
         if lstm:
@@ -682,6 +739,11 @@ def validate_config(cfg: Config) -> None:
         raise ValueError("temperature must be > 0 (or use argmax)")
     if cfg.lr <= 0 or cfg.updates <= 0 or cfg.batch <= 0 or cfg.chunk <= 0:
         raise ValueError("lr, updates, batch and chunk must be > 0")
+    if not cfg.bar_weight > 0:
+        raise ValueError("bar_weight must be > 0")
+    if cfg.attempts < 1 or (cfg.attempts > 1 and cfg.val_choruses <= 0):
+        raise ValueError("attempts must be >= 1, and > 1 needs a validation run "
+                         "(val_choruses > 0)")
 
 
 def zero_state(cfg: Config, K: int, n: int) -> tuple:
@@ -694,96 +756,178 @@ def train(cfg: Config, seed: int, log=None) -> dict:
     return train_seeds(cfg, [seed], log)[0]
 
 
+def attempt_rngs(seed: int, attempt: int) -> tuple:
+    """(init, data) generators of one training attempt of a seed.
+
+    A seed's SeedSequence children: 0 init and 1 data of attempt 0, 2 the evaluation free
+    run, 3 the validation free run, then 4 + 2(a-1) and 5 + 2(a-1) init and data of attempt
+    a >= 1. So attempt 0 is exactly the single run of `attempts = 1`, every later attempt
+    starts from fresh weights and fresh data, and no attempt touches the free-run streams.
+    """
+    kids = np.random.SeedSequence(seed).spawn(4 + 2 * attempt)
+    i, d = (0, 1) if attempt == 0 else (2 + 2 * attempt, 3 + 2 * attempt)
+    return np.random.default_rng(kids[i]), np.random.default_rng(kids[d])
+
+
 def train_seeds(cfg: Config, seeds: list, log=None) -> list:
     """Train K = len(seeds) nets of one (experiment, model) side by side, stacked on a
     leading axis (each with its own init, data streams and free-run samples drawn from its
-    own seed), then free-run them; return one record per seed."""
+    own seed), then free-run them; return one record per seed.
+
+    Every `eval_every` updates each net plays a `val_choruses` validation free run seeded
+    with a training chorus (never the held-out seed chorus or the evaluation's samples).
+    A net whose validation run is entirely right stops and is kept. A net that reaches
+    `updates` without that is, if the seed has attempts left, restarted from fresh weights,
+    fresh Adam moments and fresh data streams; else the seed keeps its best attempt (most
+    validation choruses right, then lowest recent training loss). Finished nets leave the
+    stack. A seed's update count covers all its attempts, the discarded ones included.
+    """
     validate_config(cfg)
     t0 = time.perf_counter()
     K = len(seeds)
-    rngs = [[np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4)]
-            for seed in seeds]  # per seed: init, training data, free run, validation run
+    kids = [np.random.SeedSequence(s).spawn(4) for s in seeds]
+    free_rngs = [np.random.default_rng(k[2]) for k in kids]  # evaluation free run
+    val_rngs = [np.random.default_rng(k[3]) for k in kids]  # validation free runs
     corpus = make_corpus(cfg)
     n_train = len(corpus["train"])
-    P = stack([init_params(cfg, r[0]) for r in rngs])
+    data_rngs, streams, plist = [], [], []
+    for s in seeds:
+        r_init, r_data = attempt_rngs(s, 0)
+        plist.append(init_params(cfg, r_init))
+        data_rngs.append(r_data)
+        streams.append(new_streams(cfg, r_data, n_train))
+    P = stack(plist)
     m = {k: np.zeros_like(v) for k, v in P.items()}
     v2 = {k: np.zeros_like(v) for k, v in P.items()}
-    streams = [new_streams(cfg, r[1], n_train) for r in rngs]
     state = zero_state(cfg, K, cfg.batch)
-    active = np.ones(K, dtype=bool)  # nets still training (not yet stopped)
-    stopped_at = [None] * K
+    live = np.arange(K)  # slot j of the stack trains seed index live[j]
+    uk = np.zeros(K, dtype=np.int64)  # per slot: updates in its current attempt
+    tl_sum, tl_n = np.zeros(K), np.zeros(K)  # per slot: training loss since last eval
+    attempt = np.zeros(K, dtype=np.int64)  # per seed: its current attempt
+    total = np.zeros(K, dtype=np.int64)  # per seed: updates over all its attempts
+    final, best = [None] * K, [None] * K  # per seed: kept params; best finished attempt
+    stopped_at, kept_attempt = [None] * K, [None] * K
     i0 = seeds.index(0) if 0 in seeds else None  # seed 0 keeps snapshots for the GIF
-    snaps, snap_updates = [], []
-    curves = [{"update": [], "train_loss": [], "heldout_loss": [], "val_correct": []}
-              for _ in seeds]
-    window, last_log = [], time.perf_counter()
+    snaps, snap_updates, snap_attempts = [], [], []
+    curves = [{"update": [], "attempt": [], "train_loss": [], "heldout_loss": [],
+               "val_correct": []} for _ in seeds]
+    last_log = time.perf_counter()
     t_train = time.perf_counter()
-    u = 0
-    for u in range(1, cfg.updates + 1):
-        if u == 1 and i0 is not None:
-            snaps.append({k: p[i0].copy() for k, p in P.items()})
-            snap_updates.append(0)
-        chunks = []
-        for k in range(K):  # per net: restarts (bar 1, zero state) and its next chunk
-            reset = rngs[k][1].random(cfg.batch) < cfg.reset_prob
-            new_order = rngs[k][1].integers(n_train, size=streams[k]["order"].shape)
-            streams[k]["pos"][reset] = 0
-            streams[k]["order"][reset] = new_order[reset]
+    if i0 is not None:
+        snaps.append({k: p[i0].copy() for k, p in P.items()})
+        snap_updates.append(0)
+        snap_attempts.append(0)
+    while live.size:
+        uk += 1
+        total[live] += 1
+        chunks, weights = [], []
+        for j, i in enumerate(live):  # per net: restarts (bar 1, zero state), next chunk
+            reset = data_rngs[i].random(cfg.batch) < cfg.reset_prob
+            new_order = data_rngs[i].integers(n_train, size=streams[i]["order"].shape)
+            streams[i]["pos"][reset] = 0
+            streams[i]["order"][reset] = new_order[reset]
             for s in state:
-                s[k, reset] = 0.0
-            chunks.append(stream_chunk(streams[k], corpus["train"], cfg.chunk))
+                s[j, reset] = 0.0
+            chunks.append(stream_chunk(streams[i], corpus["train"], cfg.chunk))
+            if cfg.bar_weight != 1.0:
+                weights.append(step_weights(streams[i]["phase"][1:], cfg))
         frames = np.stack(chunks, axis=1)  # (chunk + 1, K, B, units)
         batch = {"x": frames[:-1], "y": frames[1:], "state0": state}
+        if weights:
+            batch["w"] = np.stack(weights, axis=1)  # (chunk, K, B)
         cache = forward_k(P, batch, cfg)
-        value = bce_k(cache["logits"], batch["y"])
-        bad = ~np.isfinite(value) & active
+        value = bce_k(cache["logits"], batch["y"], batch.get("w"))
+        bad = ~np.isfinite(value)
         if bad.any():
-            k = int(np.flatnonzero(bad)[0])
-            raise FloatingPointError(f"non-finite loss {value[k]} at update {u} "
-                                     f"(seed {seeds[k]}, {cfg.experiment}/{cfg.model})")
+            j = int(np.flatnonzero(bad)[0])
+            raise FloatingPointError(f"non-finite loss {value[j]} at update {total[live[j]]} "
+                                     f"(seed {seeds[live[j]]}, {cfg.experiment}/{cfg.model})")
         grads = backward_k(P, batch, cfg, cache)
         state = tuple(s.copy() for s in final_state(cache, cfg))  # carried, gradient cut
-        lr = cfg.lr * cfg.lr_decay ** ((u - 1) / max(cfg.updates - 1, 1))
-        apply_update(P, grads, m, v2, u, lr * active, cfg)
-        window.append(value)
-        if u % cfg.eval_every == 0 or u == cfg.updates:
-            ho = heldout_loss_k(P, cfg, corpus)
-            tl = np.mean(window, axis=0)
-            window = []
-            if i0 is not None and active[i0]:
-                snaps.append({k: p[i0].copy() for k, p in P.items()})
-                snap_updates.append(u)
-            n_ok = np.zeros(K, dtype=int)
-            if cfg.val_choruses > 0:  # validation free run: a training chorus as the seed
-                uni = np.stack([r[3].random(STEPS_PER_CHORUS * (cfg.val_choruses + 1))
-                                for r in rngs])
-                vf, _ = free_run_k(P, cfg, corpus["train"][0], cfg.val_choruses, uni)
-                n_ok = np.array([int(np.sum(chord_correctness(f, STEPS_PER_CHORUS) == 1))
-                                 for f in vf])
-            for k in np.flatnonzero(active):
-                curves[k]["update"].append(u)
-                curves[k]["train_loss"].append(float(tl[k]))
-                curves[k]["heldout_loss"].append(float(ho[k]))
-                if cfg.val_choruses > 0:
-                    curves[k]["val_correct"].append(int(n_ok[k]))
-                    if n_ok[k] == cfg.val_choruses:
-                        stopped_at[k] = u
-                        active[k] = False
-            if not active.any():
-                break
+        lr = np.array([cfg.lr * cfg.lr_decay ** ((int(n) - 1) / max(cfg.updates - 1, 1))
+                       for n in uk])  # geometric decay over each attempt
+        apply_update(P, grads, m, v2, uk, lr, cfg)
+        tl_sum += value
+        tl_n += 1
         if log is not None and time.perf_counter() - last_log > 5.0:
             last_log = time.perf_counter()
-            log(f"{cfg.experiment}/{cfg.model} seeds {seeds[0]}-{seeds[-1]}: update {u}/"
-                f"{cfg.updates}, {u * cfg.batch * cfg.chunk / STEPS_PER_CHORUS:.0f} choruses"
-                f" seen per net, loss {np.median(value):.4f} (median), "
-                f"{K - active.sum()}/{K} stopped, {last_log - t0:.0f} s")
+            log(f"{cfg.experiment}/{cfg.model} seeds {seeds[0]}-{seeds[-1]}: "
+                f"{total.sum()} net-updates, {live.size}/{K} nets training (attempts "
+                f"{attempt[live].min() + 1}-{attempt[live].max() + 1}), loss "
+                f"{np.median(value):.4f} (median), {last_log - t0:.0f} s")
+        if not np.any((uk % cfg.eval_every == 0) | (uk >= cfg.updates)):
+            continue
+        # ----- evaluation point: held-out loss, validation free run, stop / restart
+        ho = heldout_loss_k(P, cfg, corpus)
+        tl = tl_sum / tl_n
+        tl_sum[:], tl_n[:] = 0.0, 0.0
+        if i0 is not None and i0 in live:
+            j0 = int(np.flatnonzero(live == i0)[0])
+            snaps.append({k: p[j0].copy() for k, p in P.items()})
+            snap_updates.append(int(total[i0]))
+            snap_attempts.append(int(attempt[i0]))
+        n_ok = np.zeros(live.size, dtype=int)
+        if cfg.val_choruses > 0:  # validation free run: a training chorus as the seed
+            uni = np.stack([val_rngs[i].random(STEPS_PER_CHORUS * (cfg.val_choruses + 1))
+                            for i in live])
+            restarts = cfg.attempts > 1
+            vf, _ = free_run_k(P, cfg, corpus["train"][0], cfg.val_choruses, uni,
+                               stop_when_all_wrong=restarts)
+            ok = [chord_correctness(f, STEPS_PER_CHORUS) == 1 for f in vf]
+            # with restarts: right choruses before the first wrong one (so ending the run
+            # once every net has erred changes no net's score); else: all right choruses
+            n_ok = np.array([int(np.cumprod(c).sum()) if restarts else int(c.sum())
+                             for c in ok])
+        done = np.zeros(live.size, dtype=bool)
+        for j, i in enumerate(live):
+            c = curves[i]
+            c["update"].append(int(total[i]))
+            c["attempt"].append(int(attempt[i]))
+            c["train_loss"].append(float(tl[j]))
+            c["heldout_loss"].append(float(ho[j]))
+            if cfg.val_choruses > 0:
+                c["val_correct"].append(int(n_ok[j]))
+            solved = cfg.val_choruses > 0 and n_ok[j] == cfg.val_choruses
+            if not solved and uk[j] < cfg.updates:
+                continue
+            params_j = {k: p[j].copy() for k, p in P.items()}
+            if solved:  # the first attempt that validates is kept
+                final[i], stopped_at[i], kept_attempt[i] = params_j, int(total[i]), int(
+                    attempt[i])
+                done[j] = True
+                continue
+            score = (int(n_ok[j]), -float(tl[j]))
+            if best[i] is None or score > best[i][0]:
+                best[i] = (score, int(attempt[i]), params_j)
+            if attempt[i] + 1 < cfg.attempts:  # restart: fresh weights, moments, data
+                attempt[i] += 1
+                r_init, data_rngs[i] = attempt_rngs(seeds[i], int(attempt[i]))
+                fresh = init_params(cfg, r_init)
+                for k in P:
+                    P[k][j], m[k][j], v2[k][j] = fresh[k], 0.0, 0.0
+                streams[i] = new_streams(cfg, data_rngs[i], n_train)
+                for s in state:
+                    s[j] = 0.0
+                uk[j] = 0
+            else:  # out of attempts: keep the best one
+                final[i], kept_attempt[i] = best[i][2], best[i][1]
+                done[j] = True
+        if done.any():  # finished nets leave the stack
+            keep = ~done
+            live, uk, tl_sum, tl_n = live[keep], uk[keep], tl_sum[keep], tl_n[keep]
+            P = {k: v[keep] for k, v in P.items()}
+            m = {k: v[keep] for k, v in m.items()}
+            v2 = {k: v[keep] for k, v in v2.items()}
+            state = tuple(s[keep] for s in state)
     train_s = time.perf_counter() - t_train
+    P = stack(final)
+    heldout = heldout_loss_k(P, cfg, corpus)
     # ----- evaluation: the free run, a held-out chorus (melody never trained on) as seed
     seed_roll = corpus["heldout"][0]
     n_frames = STEPS_PER_CHORUS * (cfg.free_choruses + 1)
     t_free = time.perf_counter()
     frames, _ = free_run_k(P, cfg, seed_roll, cfg.free_choruses,
-                           np.stack([r[2].random(n_frames) for r in rngs]))
+                           np.stack([r.random(n_frames) for r in free_rngs]))
     free_s = time.perf_counter() - t_free
     train_bars = corpus_bars(corpus["train"]) if cfg.experiment == "melody" else None
     gif_rolls = None
@@ -793,8 +937,9 @@ def train_seeds(cfg: Config, seeds: list, log=None) -> list:
         n_gif = STEPS_PER_CHORUS * (cfg.snapshot_choruses + 1)
         gif_rolls = (free_run_k(stack([snaps[i] for i in pick]), gif_cfg, seed_roll,
                                 cfg.snapshot_choruses, np.zeros((len(pick), n_gif)))[0],
-                     np.array(snap_updates)[pick])
+                     np.array(snap_updates)[pick], np.array(snap_attempts)[pick])
     records = []
+    n_weights = count_weights(cfg)
     for k, seed in enumerate(seeds):
         per_chorus = chord_correctness(frames[k], STEPS_PER_CHORUS)
         correct = per_chorus == 1.0
@@ -807,7 +952,7 @@ def train_seeds(cfg: Config, seeds: list, log=None) -> list:
             "bar_accuracy": float(per_chorus.mean()),
             "first_wrong_chorus": int(wrong[0] + 1) if len(wrong) else None,
             "updates_to_stop": stopped_at[k],
-            "heldout_loss": curves[k]["heldout_loss"][-1],
+            "heldout_loss": float(heldout[k]),
             "solved": bool(correct.all()),
         }
         if train_bars is not None:
@@ -815,17 +960,18 @@ def train_seeds(cfg: Config, seeds: list, log=None) -> list:
         artifacts = {"frames": frames[k]}
         if k == i0:
             artifacts.update({f"param_{n}": p[k].copy() for n, p in P.items()})
-            artifacts["snapshot_rolls"], artifacts["snapshot_updates"] = gif_rolls
-        n_updates = stopped_at[k] or u
-        steps = n_updates * cfg.batch * cfg.chunk
+            (artifacts["snapshot_rolls"], artifacts["snapshot_updates"],
+             artifacts["snapshot_attempts"]) = gif_rolls
+        steps = int(total[k]) * cfg.batch * cfg.chunk
         records.append({
             "seed": seed, "variant": f"{cfg.experiment}/{cfg.model}",
-            "n_weights": count_weights(cfg), "metrics": metrics,
+            "n_weights": n_weights, "metrics": metrics,
             "curves": {**curves[k], "chorus_bar_fraction": per_chorus.tolist()},
-            "updates": n_updates, "stream_steps_seen": steps,
-            "choruses_seen": steps / STEPS_PER_CHORUS,
+            "updates": int(total[k]), "attempts_used": int(attempt[k]) + 1,
+            "kept_attempt": kept_attempt[k],
+            "stream_steps_seen": steps, "choruses_seen": steps / STEPS_PER_CHORUS,
             "nets_stacked": K,
-            "train_steps_per_s": u * K * cfg.batch * cfg.chunk / train_s,
+            "train_steps_per_s": int(total.sum()) * cfg.batch * cfg.chunk / train_s,
             "free_run_steps_per_s": K * (n_frames - 1) / free_s,
             "wall_s_stacked_group": time.perf_counter() - t0, "artifacts": artifacts,
         })
@@ -834,20 +980,23 @@ def train_seeds(cfg: Config, seeds: list, log=None) -> list:
 
 def apply_update(P, grads, m, v2, u, lr, cfg) -> None:
     """Per net: global-norm clip (training only), then Adam (b1 .9, b2 .999) or plain SGD.
-    lr is one learning rate per net (0 freezes a net that has stopped)."""
+    lr and u (Adam's step count, per net since its last restart) have one entry per net."""
     K = len(lr)
+    u = np.broadcast_to(u, (K,))
     if cfg.clip > 0:
         norm = np.sqrt(sum(np.sum((g * g).reshape(K, -1), axis=1) for g in grads.values()))
         scale = np.minimum(1.0, cfg.clip / np.maximum(norm, 1e-300))
         grads = {k: g * scale.reshape((K,) + (1,) * (g.ndim - 1)) for k, g in grads.items()}
     for k in P:
-        step = lr.reshape((K,) + (1,) * (P[k].ndim - 1))
+        shape = (K,) + (1,) * (P[k].ndim - 1)
+        step = lr.reshape(shape)
         if cfg.optimizer == "sgd":
             P[k] -= step * grads[k]
             continue
         m[k] = 0.9 * m[k] + 0.1 * grads[k]
         v2[k] = 0.999 * v2[k] + 0.001 * grads[k] ** 2
-        mh, vh = m[k] / (1 - 0.9 ** u), v2[k] / (1 - 0.999 ** u)
+        mh = m[k] / np.array([1 - 0.9 ** int(n) for n in u]).reshape(shape)
+        vh = v2[k] / np.array([1 - 0.999 ** int(n) for n in u]).reshape(shape)
         P[k] -= step * mh / (np.sqrt(vh) + 1e-8)
 
 
@@ -1078,7 +1227,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=positive(float), help="learning rate (default: preset's)")
     p.add_argument("--optimizer", choices=("adam", "sgd"), help="default: adam")
     p.add_argument("--batch", type=positive(int), help="training streams per update")
-    p.add_argument("--updates", type=positive(int), help="training updates")
+    p.add_argument("--updates", type=positive(int),
+                   help="training updates (per attempt when --attempts > 1)")
+    p.add_argument("--bar-weight", type=positive(float), dest="bar_weight",
+                   help="loss weight of bar-start steps (1 = plain cross-entropy)")
+    p.add_argument("--attempts", type=positive(int),
+                   help="training attempts per seed, kept by validation (1 = one run)")
     p.add_argument("--choruses", type=positive(int),
                    help="free-run choruses after the seed chorus (default: 100)")
     p.add_argument("--temperature", type=float,
@@ -1115,7 +1269,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     cfg = PRESETS[args.preset]
     over = {k: getattr(args, k) for k in ("lr", "optimizer", "batch", "updates",
-                                          "temperature") if getattr(args, k) is not None}
+                                          "temperature", "bar_weight", "attempts")
+            if getattr(args, k) is not None}
     if args.choruses is not None:
         over["free_choruses"] = args.choruses
     if args.argmax:
@@ -1130,7 +1285,7 @@ def main(argv=None) -> int:
     models = MODELS if args.model == "both" else (args.model,)
     # one process per (experiment, model): its seeds train side by side, stacked
     jobs = [(replace(cfg, experiment=e, model=m), args.seeds, args.quiet)
-            for m in models for e in reversed(exps)]  # slowest (melody LSTM) first
+            for e in reversed(exps) for m in models]  # the slow melody groups first
     t0 = time.perf_counter()
     try:
         if args.jobs > 1 and len(jobs) > 1:

@@ -33,11 +33,15 @@ def main(argv=None) -> int:
     key = next(k for k in ("melody_lstm", "chords_lstm", "melody_rnn", "chords_rnn")
                if f"{k}__snapshot_rolls" in arrays)
     rolls, updates = arrays[f"{key}__snapshot_rolls"], arrays[f"{key}__snapshot_updates"]
+    att_key = f"{key}__snapshot_attempts"
+    attempts = arrays[att_key] if att_key in arrays else np.zeros(len(updates), dtype=int)
+    several = attempts.max() > 0
     frames = []
-    for roll, u in zip(rolls, updates, strict=True):
+    for roll, u, a in zip(rolls, updates, attempts, strict=True):
         fig, ax = plt.subplots(figsize=(10, 3.0), dpi=80)
+        when = f"after {int(u)} updates" + (f" (attempt {int(a) + 1})" if several else "")
         draw_roll(ax, roll[STEPS:], STEPS,
-                  f"{key.replace('_', '/', 1)}, seed 0, after {int(u)} updates: free run "
+                  f"{key.replace('_', '/', 1)}, seed 0, {when}: free run "
                   f"of {len(roll) // STEPS - 1} choruses from one seed chorus")
         fig.tight_layout()
         fig.canvas.draw()

@@ -126,7 +126,11 @@ def main(argv=None) -> int:
     axes[0].set_ylabel("held-out next-step cross-entropy")
     axes[1].set_xlabel("update")
     nval = res["config"]["val_choruses"]
-    axes[1].set_ylabel(f"validation free run:\ncorrect choruses of {nval}")
+    if res["config"].get("attempts", 1) > 1:
+        axes[1].set_ylabel(f"validation free run: right choruses\nbefore the first wrong "
+                           f"(of {nval})")
+    else:
+        axes[1].set_ylabel(f"validation free run:\ncorrect choruses of {nval}")
     axes[1].set_ylim(-0.5, nval + 0.5)
     for ax in axes:
         ax.legend(fontsize=8)

@@ -250,6 +250,8 @@ BAD = [
     ("negative temperature", ["--temperature", "-1"]),
     ("unknown experiment", ["--experiment", "jazz"]),
     ("unknown model", ["--model", "gru"]),
+    ("zero attempts", ["--attempts", "0"]),
+    ("negative bar weight", ["--bar-weight", "-2"]),
 ]
 
 
@@ -293,3 +295,100 @@ def test_stacked_nets_equal_single_nets():
         assert losses[k] == pytest.approx(value, rel=1e-12)
         for name in g:
             np.testing.assert_allclose(grads[name][k], g[name], rtol=1e-10, atol=1e-14)
+
+
+# ---------------------------------------------------------------------------------------
+# Training procedure: bar-start loss weights, restarts selected on validation
+# ---------------------------------------------------------------------------------------
+def test_bar_weights_follow_the_chorus_position():
+    cfg = replace(m.PRESETS["quick"], experiment="chords", bar_weight=6.0, batch=3, chunk=30)
+    batch = m.sample_batch(cfg, np.random.default_rng(1))
+    x, y, w = batch["x"], batch["y"], batch["w"]
+    assert w.shape == y.shape[:2] and set(np.unique(w)) <= {1.0, 6.0}
+    # a chord change (target differs from input) only ever happens at a weighted step
+    change = np.any(x[:, :, :12] != y[:, :, :12], axis=2)
+    assert change.any() and np.all(w[change] == 6.0)
+    # every 8th step is weighted, the weight does not look at the target's value
+    for b in range(cfg.batch):
+        idx = np.flatnonzero(w[:, b] == 6.0)
+        assert np.all(np.diff(idx) == 8)
+    plain = {k: v for k, v in batch.items() if k != "w"}
+    p = m.init_params(cfg, np.random.default_rng(2))
+    ones = dict(plain, w=np.ones_like(w))
+    assert m.loss(p, ones, cfg) == pytest.approx(m.loss(p, plain, cfg), rel=1e-12)
+
+
+def test_attempt_streams_are_fresh_and_never_the_free_run_streams():
+    kids = np.random.SeedSequence(5).spawn(4)
+    free, val = (np.random.default_rng(k).random(8) for k in kids[2:])
+    draws = []
+    for a in range(3):
+        init, data = m.attempt_rngs(5, a)
+        draws += [init.random(8), data.random(8)]
+    base = [np.random.default_rng(k).random(8) for k in kids[:2]]
+    assert np.array_equal(draws[0], base[0]) and np.array_equal(draws[1], base[1])
+    allv = draws + [free, val]
+    assert len({d.tobytes() for d in allv}) == len(allv), "every stream is distinct"
+
+
+def _restart_cfg():
+    # a net this small never validates in 40 updates, so every attempt runs to the end
+    return replace(m.PRESETS["quick"], experiment="chords", model="lstm", free_choruses=2)
+
+
+def test_restart_really_reinitialises_and_counts_every_update(monkeypatch):
+    cfg = _restart_cfg()
+    two = m.train_seeds(replace(cfg, attempts=2), [3])[0]
+    assert two["attempts_used"] == 2 and two["updates"] == 2 * cfg.updates
+    assert two["stream_steps_seen"] == 2 * cfg.updates * cfg.batch * cfg.chunk
+    att = np.array(two["curves"]["attempt"])
+    assert list(att) == [0] * 2 + [1] * 2  # two evaluations per attempt
+    assert two["curves"]["update"] == [20, 40, 60, 80]
+    # attempt 1 must be exactly a fresh run drawn from attempt 1's streams: same weights,
+    # zero Adam moments and step count, fresh data streams, zero state, full lr schedule
+    orig = m.attempt_rngs
+    monkeypatch.setattr(m, "attempt_rngs", lambda s, a: orig(s, 1))
+    fresh = m.train_seeds(cfg, [3])[0]
+    for key in ("train_loss", "heldout_loss"):
+        assert list(np.array(two["curves"][key])[att == 1]) == fresh["curves"][key]
+
+
+def test_validation_never_sees_the_evaluation_data(monkeypatch):
+    cfg = replace(_restart_cfg(), experiment="melody", attempts=2, free_choruses=3)
+    calls = []
+    orig = m.free_run_k
+
+    def spy(P, c, seed_roll, n, uniforms, **kw):
+        calls.append((np.array(seed_roll), n, np.array(uniforms)))
+        return orig(P, c, seed_roll, n, uniforms, **kw)
+
+    monkeypatch.setattr(m, "free_run_k", spy)
+    m.train_seeds(cfg, [4])
+    corpus = m.make_corpus(cfg)
+    val = [c for c in calls if c[1] == cfg.val_choruses]
+    ev = [c for c in calls if c[1] == cfg.free_choruses and np.array_equal(
+        c[0], corpus["heldout"][0])]
+    assert len(val) == 4 and len(ev) == 1
+    for roll, _, uni in val:
+        assert np.array_equal(roll, corpus["train"][0])
+        assert not any(np.array_equal(roll, h) for h in corpus["heldout"])
+        n = min(uni.shape[1], ev[0][2].shape[1])
+        assert not np.any(uni[:, :n] == ev[0][2][:, :n]), "separate random streams"
+
+
+def test_validation_early_end_changes_no_score():
+    """Ending a validation run once every net has erred leaves each net's score (right
+    choruses before its first wrong one) and the frames played up to then unchanged."""
+    cfg = replace(m.PRESETS["quick"], experiment="melody", model="lstm")
+    rng = np.random.default_rng(6)
+    P = m.stack([m.init_params(cfg, rng) for _ in range(3)])
+    seed = m.make_corpus(cfg)["train"][0]
+    uni = rng.random((3, 96 * 5))
+    full, _ = m.free_run_k(P, cfg, seed, 4, uni)
+    early, _ = m.free_run_k(P, cfg, seed, 4, uni, stop_when_all_wrong=True)
+    for a, b in zip(full, early, strict=True):
+        ca, cb = (m.chord_correctness(f, 96) == 1 for f in (a, b))
+        assert np.cumprod(ca).sum() == np.cumprod(cb).sum()
+    played = np.flatnonzero(early[:, :, 12:].any(axis=(0, 2)))  # one melody note a frame
+    assert 96 * 2 <= played[-1] + 1 < 96 * 5, "random nets: the run ends early"
+    assert np.array_equal(early[:, :played[-1] + 1], full[:, :played[-1] + 1])

@@ -21,7 +21,9 @@ import blues_improvisation as B  # noqa: E402
 
 def main() -> None:
     name = sys.argv[1]
-    over = {"experiment": "chords", "model": "lstm"}
+    # the preset this study tuned (before the form-finding study changed the paper preset)
+    over = {"experiment": "chords", "model": "lstm", "bar_weight": 1.0, "attempts": 1,
+            "updates": 6000}
     types = {f.name: type(f.default) for f in fields(B.Config)}
     for arg in sys.argv[2:]:
         k, v = arg.split("=")
