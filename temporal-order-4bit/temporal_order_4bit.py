@@ -768,36 +768,25 @@ def _parse_seeds(text: str) -> list:
     return seeds
 
 
-def _positive(kind):
+def _checked(kind, ok, what):
+    """argparse type: parse `text` as `kind` and require ok(value) (message: must be `what`)."""
     def conv(text):
         try:
             v = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        if not v > 0 or (kind is float and not math.isfinite(v)):
-            raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
+        if not (math.isfinite(v) and ok(v)):
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
         return v
     return conv
 
 
-def _nonneg_int(text):
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text!r}")
-    return v
+def _positive(kind):
+    return _checked(kind, lambda v: v > 0, "> 0")
 
 
-def _fraction(text):
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0.0 < v < 1.0:
-        raise argparse.ArgumentTypeError(f"must be in (0, 1), got {text!r}")
-    return v
+_nonneg_int = _checked(int, lambda v: v >= 0, ">= 0")
+_fraction = _checked(float, lambda v: 0.0 < v < 1.0, "in (0, 1)")
 
 
 def build_parser() -> argparse.ArgumentParser:
