@@ -90,6 +90,8 @@ class Config:
     # only steps where the chord can change); 1 = the paper's plain cross-entropy
     attempts: int = 1  # training attempts per seed (fresh init and data each); the first
     # whose validation free run is right is kept, else the best; 1 = the paper's one run
+    dtype: str = "float32"  # training / free-run arithmetic (params, Adam moments, states);
+    # the gradient checks run the same kernel in float64 (it computes in the params' dtype)
     snapshots: int = 8  # parameter snapshots for the GIF (seed 0 only)
     snapshot_choruses: int = 4  # length of the fixed free run drawn for each snapshot
 
@@ -302,7 +304,7 @@ def assemble_W(p: dict, lay: dict) -> np.ndarray:
     """The fused (K, rows, cols) matrices of K stacked nets, zeros where the partition
     forbids a weight."""
     K = p["W_chord"].shape[0]
-    W = np.zeros((K, lay["n_rows"], lay["n_cols"]))
+    W = np.zeros((K, lay["n_rows"], lay["n_cols"]), dtype=p["W_chord"].dtype)
     W[:, lay["chord_rows"][:, None], lay["chord_cols"][None, :]] = p["W_chord"]
     if lay["melody"]:
         W[:, :, lay["melody_cols"]] = p["W_melody"]
@@ -319,7 +321,7 @@ def split_W(W: np.ndarray, p: dict, lay: dict) -> None:
 def assemble_V(p: dict, lay: dict) -> np.ndarray:
     """Output weights (K, n_hidden + 1, n_units): chord outputs read chord units only."""
     K = p["V_chord"].shape[0]
-    V = np.zeros((K, lay["n_hidden"] + 1, lay["n_units"]))
+    V = np.zeros((K, lay["n_hidden"] + 1, lay["n_units"]), dtype=p["V_chord"].dtype)
     V[:, lay["chord_out_rows"][:, None], np.arange(N_CHORD)[None, :]] = p["V_chord"]
     if lay["melody"]:
         V[:, :, N_CHORD:] = p["V_melody"]
@@ -375,25 +377,27 @@ def sigmoid(a):
 
 
 def forward_k(P: dict, batch: dict, cfg: Config) -> dict:
-    """Run K nets over their batches, x (T, K, B, u); return the cache for backward_k."""
+    """Run K nets over their batches, x (T, K, B, u); return the cache for backward_k.
+    Computes in the dtype of P (float64 for the gradient checks, cfg.dtype in training)."""
     lay = layout(cfg)
     W, V = assemble_W(P, lay), assemble_V(P, lay)
-    x = batch["x"]
+    dt = W.dtype
+    x = batch["x"].astype(dt, copy=False)
     T, K, B, nu = x.shape
     nh = lay["n_hidden"]
     Wh = W[:, nu:nu + nh]
     Zx = x @ W[:, :nu] + W[:, -1][:, None, :]  # input part of every net, once: (T,K,B,c)
-    Y = np.empty((T + 1, K, B, nh))  # Y[t+1] = y^c(t) (cell / unit outputs); Y[0] = start
+    Y = np.empty((T + 1, K, B, nh), dtype=dt)  # Y[t+1] = y^c(t) (cell / unit outputs); Y[0] = start
     cache = {"W": W, "V": V, "lay": lay, "Y": Y}
     if cfg.model == "lstm":
         nb, cpb = lay["n_blocks"], lay["cells_per_block"]
         Y[0], S0 = batch["state0"]
-        S = np.empty((T + 1, K, B, nh))  # S[t+1] = s_c(t), the cell states (CEC)
+        S = np.empty((T + 1, K, B, nh), dtype=dt)  # S[t+1] = s_c(t), the cell states (CEC)
         S[0] = S0
-        G = np.empty((T, K, B, nh))  # g(net_c)
-        GATES = np.empty((T, K, B, 3 * nb))  # y^in, y^phi (forget), y^out per block
-        GE = np.empty((T, K, B, 3 * nh))  # the same, repeated over each block's cells
-        HS = np.empty((T, K, B, nh))  # h(s_c)
+        G = np.empty((T, K, B, nh), dtype=dt)  # g(net_c)
+        GATES = np.empty((T, K, B, 3 * nb), dtype=dt)  # y^in, y^phi (forget), y^out per block
+        GE = np.empty((T, K, B, 3 * nh), dtype=dt)  # the same, repeated over each block's cells
+        HS = np.empty((T, K, B, nh), dtype=dt)  # h(s_c)
         rep = gate_to_cell(lay)
         Pp = peepholes(P, lay)  # (K, 3, nh): s_c(t-1) -> y^in, y^phi; s_c(t) -> y^out
         for t in range(T):
@@ -484,14 +488,14 @@ def backward_k(P: dict, batch: dict, cfg: Config, cache: dict) -> dict:
     dV = np.empty_like(V)
     dV[:, :nh], dV[:, -1] = _sum_tb(Y[1:], dlog), dlog.sum(axis=(0, 2))  # <- Y V + b
     dY = dlog @ V[:, :nh].transpose(0, 2, 1)  # <- logits = Y V + b
-    dZ = np.empty((T, K, B, lay["n_cols"]))
-    dy_rec = np.zeros((K, B, nh))  # error reaching y^c(t) through the nets of step t+1
+    dZ = np.empty((T, K, B, lay["n_cols"]), dtype=W.dtype)
+    dy_rec = np.zeros((K, B, nh), dtype=W.dtype)  # error reaching y^c(t) from step t+1
     grads: dict = {}
     if cfg.model == "lstm":
         nb, cpb = lay["n_blocks"], lay["cells_per_block"]
         S, G, GATES, GE, HS = (cache[k] for k in ("S", "G", "GATES", "GE", "HS"))
-        ds_next = np.zeros((K, B, nh))  # error on s_c(t) arriving from s_c(t+1)
-        dge = np.empty((K, B, 3 * nh))  # error on the cell-expanded gates
+        ds_next = np.zeros((K, B, nh), dtype=W.dtype)  # error on s_c(t) from s_c(t+1)
+        dge = np.empty((K, B, 3 * nh), dtype=W.dtype)  # error on the cell-expanded gates
         rep = gate_to_cell(lay)
         Pp = peepholes(P, lay)
         for t in range(T - 1, -1, -1):
@@ -517,7 +521,7 @@ def backward_k(P: dict, batch: dict, cfg: Config, cache: dict) -> dict:
             dy_rec = dZ[t] @ Wh_T  # <- z(t) = ... + y^c(t-1) W_h
         if Pp is not None:  # <- the peephole terms, summed over steps and streams
             dGE = dZ[..., nh + rep].reshape(T, K, B, 3, nh)
-            dP = np.empty((K, 3, nh))
+            dP = np.empty((K, 3, nh), dtype=W.dtype)
             dP[:, :2] = np.einsum("tkbgh,tkbh->kgh", dGE[..., :2, :], S[:-1])
             dP[:, 2] = np.einsum("tkbh,tkbh->kh", dGE[..., 2, :], S[1:])
             nhc = lay["n_hidden_chord"]
@@ -600,14 +604,14 @@ def free_run_k(P: dict, cfg: Config, seed_roll: np.ndarray, n_choruses: int,
     frames = np.zeros((K, n_frames, nu), dtype=np.uint8)
     frames[:, :STEPS_PER_CHORUS] = seed_roll
     probs = np.empty((K, n_frames - 1, nu))
-    y = np.zeros((K, 1, nh))
-    s = np.zeros((K, 1, nh))
+    y = np.zeros((K, 1, nh), dtype=W.dtype)
+    s = np.zeros((K, 1, nh), dtype=W.dtype)
     lstm = cfg.model == "lstm"
     rep = gate_to_cell(lay) if lstm else None
     Pp = peepholes(P, lay) if lstm else None
     nb, cpb = lay["n_blocks"], lay["cells_per_block"]
     inv_t = 0.0 if cfg.argmax else 1.0 / cfg.temperature
-    xf = frames[:, :1].astype(np.float64)
+    xf = frames[:, :1].astype(W.dtype)
     for f in range(n_frames - 1):
         if stop_when_all_wrong and f % STEPS_PER_CHORUS == 0 and f > STEPS_PER_CHORUS:
             played = frames[:, f - STEPS_PER_CHORUS:f, :N_CHORD]
@@ -640,7 +644,7 @@ def free_run_k(P: dict, cfg: Config, seed_roll: np.ndarray, n_choruses: int,
 def melody_choice(y_mel: np.ndarray, inv_t: float, u) -> np.ndarray:
     """Per net, a melody unit sampled with p ~ y^(1/T) using the uniform u; inv_t = 0 ->
     argmax. y_mel (K, 13) or (13,)."""
-    y2 = np.atleast_2d(y_mel)
+    y2 = np.atleast_2d(y_mel).astype(np.float64)  # float64: y**(1/T) of tiny y
     if inv_t == 0.0:
         pick = np.argmax(y2, axis=1)
     else:
@@ -719,7 +723,8 @@ def heldout_loss_k(P: dict, cfg: Config, corpus: dict) -> np.ndarray:
     rolls = np.concatenate([corpus["heldout"], corpus["heldout"]], axis=1)  # (n, 192, u)
     K = P["V_chord"].shape[0]
     frames = np.broadcast_to(np.swapaxes(rolls, 0, 1)[:, None], (192, K) + rolls.shape[::2])
-    batch = {"x": frames[:-1], "y": frames[1:], "state0": zero_state(cfg, K, len(rolls))}
+    batch = {"x": frames[:-1], "y": frames[1:],
+             "state0": zero_state(cfg, K, len(rolls), P["V_chord"].dtype)}
     return bce_k(forward_k(P, batch, cfg)["logits"], batch["y"])
 
 
@@ -733,6 +738,8 @@ def validate_config(cfg: Config) -> None:
         raise ValueError(f"unknown model {cfg.model!r}; choose from {MODELS}")
     if cfg.optimizer not in ("adam", "sgd"):
         raise ValueError(f"unknown optimizer {cfg.optimizer!r}")
+    if cfg.dtype not in ("float32", "float64"):
+        raise ValueError(f"unknown dtype {cfg.dtype!r}; choose float32 or float64")
     if cfg.free_choruses <= 0:
         raise ValueError("free_choruses must be > 0")
     if not cfg.argmax and not cfg.temperature > 0:
@@ -746,9 +753,10 @@ def validate_config(cfg: Config) -> None:
                          "(val_choruses > 0)")
 
 
-def zero_state(cfg: Config, K: int, n: int) -> tuple:
+def zero_state(cfg: Config, K: int, n: int, dtype=np.float64) -> tuple:
     nh = layout(cfg)["n_hidden"]
-    return tuple(np.zeros((K, n, nh)) for _ in range(2 if cfg.model == "lstm" else 1))
+    return tuple(np.zeros((K, n, nh), dtype=dtype)
+                 for _ in range(2 if cfg.model == "lstm" else 1))
 
 
 def train(cfg: Config, seed: int, log=None) -> dict:
@@ -789,6 +797,8 @@ def train_seeds(cfg: Config, seeds: list, log=None) -> list:
     free_rngs = [np.random.default_rng(k[2]) for k in kids]  # evaluation free run
     val_rngs = [np.random.default_rng(k[3]) for k in kids]  # validation free runs
     corpus = make_corpus(cfg)
+    dt = np.dtype(cfg.dtype)
+    train_rolls = corpus["train"].astype(dt)
     n_train = len(corpus["train"])
     data_rngs, streams, plist = [], [], []
     for s in seeds:
@@ -796,10 +806,10 @@ def train_seeds(cfg: Config, seeds: list, log=None) -> list:
         plist.append(init_params(cfg, r_init))
         data_rngs.append(r_data)
         streams.append(new_streams(cfg, r_data, n_train))
-    P = stack(plist)
+    P = {k: v.astype(dt) for k, v in stack(plist).items()}
     m = {k: np.zeros_like(v) for k, v in P.items()}
     v2 = {k: np.zeros_like(v) for k, v in P.items()}
-    state = zero_state(cfg, K, cfg.batch)
+    state = zero_state(cfg, K, cfg.batch, dt)
     live = np.arange(K)  # slot j of the stack trains seed index live[j]
     uk = np.zeros(K, dtype=np.int64)  # per slot: updates in its current attempt
     tl_sum, tl_n = np.zeros(K), np.zeros(K)  # per slot: training loss since last eval
@@ -828,7 +838,7 @@ def train_seeds(cfg: Config, seeds: list, log=None) -> list:
             streams[i]["order"][reset] = new_order[reset]
             for s in state:
                 s[j, reset] = 0.0
-            chunks.append(stream_chunk(streams[i], corpus["train"], cfg.chunk))
+            chunks.append(stream_chunk(streams[i], train_rolls, cfg.chunk))
             if cfg.bar_weight != 1.0:
                 weights.append(step_weights(streams[i]["phase"][1:], cfg))
         frames = np.stack(chunks, axis=1)  # (chunk + 1, K, B, units)
@@ -985,8 +995,9 @@ def apply_update(P, grads, m, v2, u, lr, cfg) -> None:
     u = np.broadcast_to(u, (K,))
     if cfg.clip > 0:
         norm = np.sqrt(sum(np.sum((g * g).reshape(K, -1), axis=1) for g in grads.values()))
-        scale = np.minimum(1.0, cfg.clip / np.maximum(norm, 1e-300))
-        grads = {k: g * scale.reshape((K,) + (1,) * (g.ndim - 1)) for k, g in grads.items()}
+        scale = np.minimum(1.0, cfg.clip / np.maximum(norm.astype(np.float64), 1e-300))
+        grads = {k: g * scale.reshape((K,) + (1,) * (g.ndim - 1)).astype(g.dtype)
+                 for k, g in grads.items()}
     for k in P:
         shape = (K,) + (1,) * (P[k].ndim - 1)
         step = lr.reshape(shape)
@@ -1238,6 +1249,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--temperature", type=float,
                    help="melody sampling temperature > 0 (default: preset's, 0.5)")
     p.add_argument("--argmax", action="store_true", help="melody by argmax, not sampling")
+    p.add_argument("--dtype", choices=("float32", "float64"),
+                   help="training arithmetic (default: float32)")
     return p
 
 
@@ -1269,7 +1282,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     cfg = PRESETS[args.preset]
     over = {k: getattr(args, k) for k in ("lr", "optimizer", "batch", "updates",
-                                          "temperature", "bar_weight", "attempts")
+                                          "temperature", "bar_weight", "attempts", "dtype")
             if getattr(args, k) is not None}
     if args.choruses is not None:
         over["free_choruses"] = args.choruses
@@ -1278,6 +1291,10 @@ def main(argv=None) -> int:
     cfg = replace(cfg, **over)
     if not cfg.argmax and not cfg.temperature > 0:
         parser.error("--temperature must be > 0 unless --argmax is given")
+    try:
+        validate_config(cfg)
+    except ValueError as e:
+        parser.error(str(e))
     err = probe_outdir(args.outdir)
     if err:
         parser.error(err)

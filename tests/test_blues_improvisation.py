@@ -392,3 +392,21 @@ def test_validation_early_end_changes_no_score():
     played = np.flatnonzero(early[:, :, 12:].any(axis=(0, 2)))  # one melody note a frame
     assert 96 * 2 <= played[-1] + 1 < 96 * 5, "random nets: the run ends early"
     assert np.array_equal(early[:, :played[-1] + 1], full[:, :played[-1] + 1])
+
+
+def test_float32_training_kernel_matches_float64():
+    """Training runs the kernel in float32: its loss and gradient agree with the
+    float64 kernel (which the gradient checks verify) to float32 precision."""
+    cfg = replace(m.PRESETS["quick"], experiment="melody", model="lstm", bar_weight=8.0)
+    rng = np.random.default_rng(3)
+    p = m.init_params(cfg, rng)
+    batch = m.sample_batch(cfg, rng)
+    v64, g64 = m.loss_and_grads(p, batch, cfg)
+    p32 = {k: v.astype(np.float32) for k, v in p.items()}
+    b32 = dict(batch, state0=tuple(s.astype(np.float32) for s in batch["state0"]))
+    v32, g32 = m.loss_and_grads(p32, b32, cfg)
+    assert v32 == pytest.approx(v64, rel=1e-5)
+    for k in g64:
+        assert g32[k].dtype == np.float32
+        scale = np.abs(g64[k]).max()
+        np.testing.assert_allclose(g32[k], g64[k], rtol=0, atol=1e-4 * scale)
