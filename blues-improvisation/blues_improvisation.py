@@ -17,7 +17,9 @@ Training procedure of the preset (chosen by the pre-registered study in
 side_runs/form_finding/): cross-entropy with the bar-start steps weighted 8x, and up to 6
 attempts of 3000 Adam updates per seed, the first attempt whose validation free run (seeded
 with a training chorus) is right being kept. `--bar-weight 1 --attempts 1 --updates 6000`
-is the paper-like single run.
+is the paper-like single run. Network size of the preset (chosen by the pre-registered
+study in side_runs/capacity/): 16 chord blocks (+ 4 melody blocks) of 2 cells; the tanh
+RNN is resized to a matched weight count.
 
 Headline command (10 seeds x {chords, melody} x {lstm, rnn}; writes results.json, run.npz,
 the MIDI and the WAV):
@@ -98,8 +100,10 @@ class Config:
 
 PRESETS = {
     # adopted by the form-finding study (side_runs/form_finding): bar-start loss weight 8,
-    # up to 6 attempts of 3000 updates per seed, kept by the validation free run
-    "paper": Config(bar_weight=8.0, attempts=6, updates=3000),
+    # up to 6 attempts of 3000 updates per seed, kept by the validation free run; and by
+    # the capacity study (side_runs/capacity): 16 chord blocks, the RNN matched in weights
+    "paper": Config(bar_weight=8.0, attempts=6, updates=3000, chord_blocks=16,
+                    rnn_chord_units=52, rnn_melody_units=11),
     "quick": Config(chord_blocks=2, melody_blocks=2, rnn_chord_units=6, rnn_melody_units=4,
                     updates=40, batch=4, chunk=48, free_choruses=3, eval_every=20,
                     val_choruses=2, snapshots=3, snapshot_choruses=2, n_train_choruses=6,
