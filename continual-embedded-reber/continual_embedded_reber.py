@@ -7,9 +7,10 @@ Claim reproduced: on one unsegmented stream of concatenated embedded Reber strin
 at each step the set of legal next symbols, an LSTM *with forget gates* learns to predict
 10 streams of 100,000 symbols without a single error ("perfect"), while standard LSTM
 (no forget gates, never reset) fails: its cell states grow without bound. Standard LSTM that
-is told the segmentation (state reset at every string end) also succeeds.
+is told the segmentation (state reset at every string end) also succeeds. The paper's
+"state decay" row (standard LSTM whose cell states shrink by 0.9 every step) is `decay`.
 
-Headline command (10 seeds x variants forget, no_forget, reset; shared 2-core machine):
+Headline command (10 seeds x variants forget, no_forget, reset, decay; 2-core machine):
 
     python continual-embedded-reber/continual_embedded_reber.py --jobs 2
 
@@ -40,7 +41,8 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-VARIANTS = ("forget", "no_forget", "reset")
+VARIANTS = ("forget", "no_forget", "reset", "decay")
+STATE_DECAY = 0.9  # `decay`: the paper's "state decay" row, s_c(t) = 0.9 s_c(t-1) + y^in g
 SYMBOLS = "BTPSXVE"
 N_SYM = len(SYMBOLS)
 ERROR_THRESHOLD = 0.49  # the paper's output-error threshold: |y^k - t^k| >= 0.49 is an error
@@ -240,6 +242,12 @@ def has_forget_gates(params: dict) -> bool:
     return "W_phi" in params
 
 
+def variant_flags(variant: str) -> tuple:
+    """(forget gates, reset at string starts, constant state decay) of a variant."""
+    return (variant == "forget", variant == "reset",
+            STATE_DECAY if variant == "decay" else 1.0)
+
+
 def pack(params: dict, forget: bool, dtype) -> dict:
     """Stacked params (N, ...) -> fused kernel matrices.
 
@@ -290,9 +298,10 @@ class Kernel:
     """
 
     def __init__(self, n_nets, T, B, c, forget: bool, reset: bool, dtype,
-                 truncated: bool = False):
+                 truncated: bool = False, decay: float = 1.0):
         self.N, self.T, self.B, self.c = n_nets, T, B, c
         self.truncated = truncated
+        self.decay = decay  # without forget gates: s_c(t) = decay s_c(t-1) + y^in g
         self.forget, self.reset, self.dtype = forget, reset, np.dtype(dtype)
         ng = 3 if forget else 2  # gates: o, i, (phi)
         self.ng, self.K = ng, c * (ng + 1)
@@ -347,6 +356,9 @@ class Kernel:
             if self.forget:
                 np.multiply(gt[..., 2 * c:3 * c], um, out=self.tmp)  # y^phi s_c(t-1) / 2
                 ut += self.tmp
+            elif self.decay != 1.0:
+                np.multiply(um, self.decay, out=self.tmp)  # s_c(t) = 0.9 s_c(t-1) + y^in g
+                ut += self.tmp
             else:
                 ut += um  # s_c(t) = s_c(t-1) + y^in g   (no forget gate)
             np.tanh(ut, out=Hh[t])  # h(s_c) = tanh(s_c / 2)
@@ -382,6 +394,8 @@ class Kernel:
             carry = G[..., 2 * c:3 * c]  # du_{t-1} += du_t y^phi_t
         elif self.reset:
             carry = np.broadcast_to(self.keepc, (T, N, B, c))  # du_{t-1} += du_t keep_t
+        elif self.decay != 1.0:  # inverts u_t = decay u_{t-1} + ...: du_{t-1} += du_t decay
+            carry = np.full((T, N, B, c), self.decay, dtype=self.dtype)
         else:
             carry = None
         WhT = np.ascontiguousarray(np.swapaxes(pk["Wh"], -1, -2))
@@ -455,11 +469,12 @@ def _as_stack(batch, keep_needed):
 def _single(params, batch, cfg, want_grads):
     forget = has_forget_gates(params)
     reset = batch["keep"] is not None
+    decay = variant_flags(cfg.variants[0])[2]  # the variant, as in sample_batch
     stacked = {k: v[None] for k, v in params.items()}
     pk = pack(stacked, forget, np.float64)
     x, target, keep, u0, y0 = _as_stack(batch, reset)
     T, B = batch["x"].shape
-    ker = Kernel(1, T, B, n_cells(cfg), forget, reset, np.float64, cfg.truncated)
+    ker = Kernel(1, T, B, n_cells(cfg), forget, reset, np.float64, cfg.truncated, decay)
     logits = ker.forward(pk, x, keep, u0, y0)
     loss, dl, _y = output_loss(logits, target, cfg.loss)
     if not want_grads:
@@ -499,6 +514,7 @@ GRADCHECK_CASES = [
     ("forget", Config(variants=("forget",), batch=3, chunk=12)),
     ("no_forget", Config(variants=("no_forget",), batch=3, chunk=12)),
     ("reset", Config(variants=("reset",), batch=3, chunk=12)),
+    ("decay", Config(variants=("decay",), batch=3, chunk=12)),
     ("forget_mse", Config(variants=("forget",), batch=3, chunk=12, loss="mse")),
 ]
 
@@ -559,7 +575,7 @@ def train_stack(cfg: Config, variant: str, seeds, log=None) -> list:
     """
     seeds = list(seeds)
     N, T, B, c = len(seeds), cfg.chunk, cfg.batch, n_cells(cfg)
-    forget, reset = variant == "forget", variant == "reset"
+    forget, reset, decay = variant_flags(variant)
     dt = np.dtype(cfg.kernel_dtype)
     vi = VARIANTS.index(variant)
     inits = [init_params(cfg, seed_rng(s, 10 + vi), variant) for s in seeds]
@@ -569,7 +585,7 @@ def train_stack(cfg: Config, variant: str, seeds, log=None) -> list:
     alive = list(range(N))  # indices (into seeds) of nets still training
     cur2 = np.full((N, B), 2 * TABLES["into_start"], dtype=np.int64)
     u0, y0 = np.zeros((N, B, c), dt), np.zeros((N, B, c), dt)
-    ker = Kernel(N, T, B, c, forget, reset, dt, cfg.truncated)
+    ker = Kernel(N, T, B, c, forget, reset, dt, cfg.truncated, decay)
     snaps_at = snapshot_points(cfg)
     rec = [dict(seed=s, variant=variant, n_weights=n_weights(cfg, variant), solved=False,
                 symbols_to_solve=None, stop_tests=[], curves=dict(symbols=[], loss=[],
@@ -621,7 +637,7 @@ def train_stack(cfg: Config, variant: str, seeds, log=None) -> list:
         erred = erred[keep_local]
         win_err, win_loss = win_err[keep_local], win_loss[keep_local]
         alive = [alive[j] for j in keep_local]
-        ker = Kernel(len(alive), T, B, c, forget, reset, dt, cfg.truncated)
+        ker = Kernel(len(alive), T, B, c, forget, reset, dt, cfg.truncated, decay)
 
     take_snapshots(range(N))
     while alive and symbols < cfg.max_symbols:
@@ -758,10 +774,10 @@ def evaluate(cfg: Config, variant: str, stacked: dict, keys, early_exit: bool) -
     early_exit stops once every net has erred (a stop test only asks "perfect or not").
     """
     N, S, L, Lb, c = len(keys), cfg.test_streams, cfg.test_len, cfg.test_block, n_cells(cfg)
-    forget, reset, dt = variant == "forget", variant == "reset", np.dtype(cfg.kernel_dtype)
+    (forget, reset, decay), dt = variant_flags(variant), np.dtype(cfg.kernel_dtype)
     rngs = [seed_rng(*k) for k in keys]
     pk = pack(stacked, forget, dt)
-    ker = Kernel(N, Lb, S, c, forget, reset, dt)
+    ker = Kernel(N, Lb, S, c, forget, reset, dt, decay=decay)
     cur2 = np.full(N * S, 2 * TABLES["into_start"], dtype=np.int64)
     u0, y0 = np.zeros((N, S, c), dt), np.zeros((N, S, c), dt)
     first = np.full((N, S), L, dtype=np.int64)
@@ -808,7 +824,7 @@ def unflatten(cfg: Config, variant: str, flat) -> dict:
     return out
 
 
-def trace(params: dict, cfg: Config, edges, reset: bool) -> dict:
+def trace(params: dict, cfg: Config, edges, reset: bool, decay: float = 1.0) -> dict:
     """Run one net (float64) over streams edges (L, S) from zero state; return every signal.
 
     For the figures: outputs y^k (L, S, 7), targets, gates y^in/y^phi/y^out per block
@@ -818,7 +834,7 @@ def trace(params: dict, cfg: Config, edges, reset: bool) -> dict:
     L, S = edges.shape
     x, target, keep = stream_data(edges, reset)
     c = n_cells(cfg)
-    ker = Kernel(1, L, S, c, forget, reset, np.float64)
+    ker = Kernel(1, L, S, c, forget, reset, np.float64, decay=decay)
     pk = pack({k: v[None] for k, v in params.items()}, forget, np.float64)
     zeros = np.zeros((1, S, c))
     logits = ker.forward(pk, x[:, None], None if keep is None else keep[:, None], zeros, zeros)
@@ -1444,7 +1460,7 @@ def build_parser():
     ap.add_argument("--outdir", default=str(HERE), help="where results.json etc. go")
     ap.add_argument("--quiet", action="store_true", help="no progress lines")
     ap.add_argument("--variants", type=_variants, default=None,
-                    help="comma list from forget,no_forget,reset (default: the preset's)")
+                    help="comma list from forget,no_forget,reset,decay (default: the preset's)")
     ap.add_argument("--lr", type=_positive(float), default=None,
                     help="initial learning rate (default: the preset's)")
     ap.add_argument("--lr-final", type=_positive(float), default=None,

@@ -55,7 +55,8 @@ def main(argv=None) -> int:
         axes = np.atleast_1d(axes)
         for ax, v in zip(axes, variants, strict=True):
             params = m.unflatten(cfg, v, npz[f"snapshots_{v}"][k])
-            tr = m.trace(params, cfg, edges[:hi], reset=(v == "reset"))
+            tr = m.trace(params, cfg, edges[:hi], reset=(v == "reset"),
+                         decay=m.variant_flags(v)[2])
             n_err = int(m.step_errors(tr["y"][:, 0], tr["target"][:, 0]).sum())
             viz.prediction_panel(ax, m, tr, lo, hi, f"{v}: {n_err} errors in the first {hi} "
                                  "steps of this stream")

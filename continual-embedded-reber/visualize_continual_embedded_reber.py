@@ -26,7 +26,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-COLORS = {"forget": "tab:blue", "no_forget": "tab:red", "reset": "tab:green"}
+COLORS = {"forget": "tab:blue", "no_forget": "tab:red", "reset": "tab:green",
+          "decay": "tab:purple"}
+ORDER = ("forget", "no_forget", "reset", "decay")  # the variants, in the module's order
 
 
 def load_module():
@@ -63,7 +65,7 @@ def first_seed_params(m, res, cfg, npz, variant, solved_only=False):
 
 
 def fig_training_curves(res, out):
-    variants = [v for v in ("forget", "no_forget", "reset") if v in res["summary"]]
+    variants = [v for v in ORDER if v in res["summary"]]
     fig, axes = plt.subplots(1, len(variants), figsize=(4.2 * len(variants), 3.4), sharey=True)
     axes = np.atleast_1d(axes)
     for ax, v in zip(axes, variants, strict=True):
@@ -95,7 +97,7 @@ def fig_training_curves(res, out):
 def fig_state_norm(m, res, cfg, npz, out):
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.0))
     ax = axes[0]
-    for v in ("forget", "no_forget", "reset"):
+    for v in ORDER:
         first = True
         for r in res["seeds"]:
             if r["variant"] != v:
@@ -173,7 +175,7 @@ def fig_forget_gates(m, res, cfg, npz, out):
 
 
 def fig_error_free(res, out):
-    variants = [v for v in ("forget", "no_forget", "reset") if v in res["summary"]]
+    variants = [v for v in ORDER if v in res["summary"]]
     L = res["config"]["test_len"]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.0), gridspec_kw=dict(width_ratios=[3, 2]))
     ax = axes[0]
@@ -191,7 +193,7 @@ def fig_error_free(res, out):
     ax.set_ylabel("error-free length (symbols before the first error)")
     ax.set_title("Ours: every confirmation stream (10 per net), bar = median", fontsize=9)
     ax = axes[1]
-    paper = {"forget": 62, "no_forget": 0, "reset": 74}
+    paper = {"forget": 62, "no_forget": 0, "reset": 74, "decay": 0}
     summ = res["summary"]
     ours = [100 * summ[v]["solved"] / summ[v]["n_seeds"] for v in variants]
     conf = [100 * summ[v]["confirmed_perfect"] / summ[v]["n_seeds"] for v in variants]
@@ -238,7 +240,7 @@ def prediction_panel(ax, m, tr, lo, hi, title):
 
 
 def fig_predictions(m, res, cfg, npz, out):
-    variants = [v for v in ("forget", "no_forget", "reset") if v in res["summary"]]
+    variants = [v for v in ORDER if v in res["summary"]]
     edges = m.fresh_streams(np.random.default_rng(777), 1, 3000)
     fig, axes = plt.subplots(len(variants), 1, figsize=(11, 2.2 * len(variants)))
     axes = np.atleast_1d(axes)
@@ -247,7 +249,7 @@ def fig_predictions(m, res, cfg, npz, out):
     hi = lo + 45
     for ax, v in zip(axes, variants, strict=True):
         params, seed = first_seed_params(m, res, cfg, npz, v)
-        tr = m.trace(params, cfg, edges, reset=(v == "reset"))
+        tr = m.trace(params, cfg, edges, reset=(v == "reset"), decay=m.variant_flags(v)[2])
         n_err = int(m.step_errors(tr["y"][:, 0], tr["target"][:, 0]).sum())
         prediction_panel(ax, m, tr, lo, hi, f"{v} (seed {seed}), steps {lo}-{hi} of a fresh "
                          f"stream; errors in its first 3000 steps: {n_err}")

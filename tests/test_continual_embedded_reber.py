@@ -111,12 +111,12 @@ def test_sequential_equals_chunked(variant):
     rng = np.random.default_rng(7)
     p = m.init_params(cfg, rng, variant)
     batch = m.sample_batch(cfg, rng, variant)
-    forget, reset = variant == "forget", variant == "reset"
+    forget, reset, decay = m.variant_flags(variant)
     c = m.n_cells(cfg)
 
     def run(b):
         T = b["x"].shape[0]
-        ker = m.Kernel(1, T, 3, c, forget, reset, np.float64)
+        ker = m.Kernel(1, T, 3, c, forget, reset, np.float64, decay=decay)
         pk = m.pack({k: v[None] for k, v in p.items()}, forget, np.float64)
         keep = None if b["keep"] is None else b["keep"][:, None]
         logits = ker.forward(pk, b["x"][:, None], keep, b["u0"][None], b["y0"][None])
@@ -150,13 +150,13 @@ def test_stacked_kernel_equals_single_nets(variant):
     rng = np.random.default_rng(8)
     ps = [m.init_params(cfg, rng, variant) for _ in range(3)]
     bs = [m.sample_batch(cfg, rng, variant) for _ in range(3)]
-    forget, reset = variant == "forget", variant == "reset"
+    forget, reset, decay = m.variant_flags(variant)
     stacked = {k: np.stack([p[k] for p in ps]) for k in ps[0]}
     x = np.stack([b["x"] for b in bs], 1)
     target = np.stack([b["target"] for b in bs], 1)
     keep = np.stack([b["keep"] for b in bs], 1) if reset else None
     u0, y0 = np.stack([b["u0"] for b in bs]), np.stack([b["y0"] for b in bs])
-    ker = m.Kernel(3, 20, 4, m.n_cells(cfg), forget, reset, np.float64)
+    ker = m.Kernel(3, 20, 4, m.n_cells(cfg), forget, reset, np.float64, decay=decay)
     pk = m.pack(stacked, forget, np.float64)
     logits = ker.forward(pk, x, keep, u0, y0)
     losses, dl, _y = m.output_loss(logits, target, cfg.loss)
@@ -203,6 +203,33 @@ def test_no_forget_cell_only_accumulates():
     fmax = trf["y_phi"].max()  # |s_c(t)| <= fmax |s_c(t-1)| + 2  =>  |s_c| <= 2 / (1 - fmax)
     assert np.abs(trf["s"]).max() <= 2.0 / (1.0 - fmax) + 1e-9
     assert np.linalg.norm(trf["s"][:, 0], axis=-1)[-1] < 0.2 * norm_nf[-1]
+
+
+def test_decay_cell_shrinks_by_the_factor():
+    """`decay`: s_c(t) = 0.9 s_c(t-1) + y^in g(net_c) with |g| <= 2 (the paper's g), so
+    |s_c| stays below 2 / (1 - 0.9) = 20 on any stream; the same weights without the
+    decay run away."""
+    cfg = m.PRESETS["quick"]
+    edges = m.fresh_streams(np.random.default_rng(10), 1, 4000)
+    p = m.init_params(cfg, np.random.default_rng(2), "decay")
+    tr = m.trace(p, cfg, edges, reset=False, decay=m.STATE_DECAY)
+    s = tr["s"][:, 0]
+    y_in = np.repeat(tr["y_in"][:, 0], cfg.cells_per_block, axis=-1)
+    g_in = s[1:] - m.STATE_DECAY * s[:-1]  # = y^in g(net_c)
+    assert np.all(np.abs(g_in) <= 2.0 * y_in[1:] + 1e-12) and np.any(np.abs(g_in) > 1e-3)
+    assert np.abs(s).max() <= 2.0 / (1.0 - m.STATE_DECAY) + 1e-9
+    # input gates shut (bias -60): a carried-in state decays as exactly 0.9^t
+    shut = {k: v.copy() for k, v in p.items()}
+    shut["b_in"][:] = -60.0
+    c = m.n_cells(cfg)
+    ker = m.Kernel(1, 30, 1, c, False, False, np.float64, decay=m.STATE_DECAY)
+    pk = m.pack({k: v[None] for k, v in shut.items()}, False, np.float64)
+    u0 = np.linspace(-3.0, 3.0, c)[None, None]
+    ker.forward(pk, np.zeros((30, 1, 1), dtype=np.int64), None, u0, np.zeros_like(u0))
+    expect = u0[0, 0] * m.STATE_DECAY ** np.arange(31)[:, None]
+    np.testing.assert_allclose(ker.U[:, 0, 0], expect, rtol=1e-12, atol=1e-20)
+    plain = m.trace(p, cfg, edges, reset=False)  # the same weights, no decay
+    assert np.abs(plain["s"]).max() > 5 * np.abs(s).max()
 
 
 def test_error_criterion_threshold():
