@@ -1368,7 +1368,8 @@ def results_table(results: dict) -> str:
     """Markdown table: the paper's Table 2 beside ours (from results.json)."""
     s = results["summary"]
     n_str, length = results["config"]["test_streams"], results["config"]["test_len"]
-    paper = {"forget": "18% (62% with lr decay)", "no_forget": "0%", "reset": "74%"}
+    paper = {"forget": "18% (62% with lr decay)", "no_forget": "0%", "reset": "74%",
+             "decay": "0%"}
     rows = [f"| variant | paper: % perfect | ours: perfect (stop test) | confirmed on {n_str} "
             "fresh streams | training symbols to perfect, median (min–max) | mean error-free "
             f"length, median (min–max) | errors in {n_str} × {_fmt(length)} confirm symbols, "
@@ -1388,7 +1389,8 @@ def results_table(results: dict) -> str:
 def headline(results: dict) -> str:
     s = results["summary"]
     parts = []
-    for v, ref in (("forget", "62% (lr decay), 18%"), ("reset", "74%"), ("no_forget", "0%")):
+    for v, ref in (("forget", "62% (lr decay), 18%"), ("reset", "74%"), ("no_forget", "0%"),
+                   ("decay", "0%")):
         if v in s:
             parts.append(f"{v} {s[v]['solved']}/{s[v]['n_seeds']} perfect, "
                          f"{s[v]['confirmed_perfect']}/{s[v]['n_seeds']} confirmed (paper {ref})")

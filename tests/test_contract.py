@@ -118,6 +118,10 @@ def test_cli_quick_run(quick_run):
     assert res["preset"] == "quick"
     assert sorted({s["seed"] for s in res["seeds"]}) == [0, 1]
     assert (quick_run["out"] / "run.npz").is_file()
+    # the README table and the catalog cell render from a fresh run (every variant in it)
+    mod = load_experiment(quick_run["folder"])
+    table, cell = mod.results_table(res), mod.headline(res)
+    assert table.count("\n") >= 2 and len(cell) > 10
 
 
 def test_figures(quick_run):
