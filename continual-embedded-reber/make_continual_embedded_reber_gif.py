@@ -1,4 +1,4 @@
-"""GIF: the variants predicting the same stream across training (saved snapshots).
+"""GIF: the three variants predicting the same stream across training (saved snapshots).
 
     python continual-embedded-reber/make_continual_embedded_reber_gif.py [--rundir DIR]
 
