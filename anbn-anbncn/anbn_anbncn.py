@@ -24,7 +24,7 @@ never interact). Restart 0 gets no penalty: it is the plain run (`<model>_plain`
 method's result (`<model>`) is, of the penalised restarts that accept every training
 string, the most saturated on the training strings - chosen on n, m <= 10 only.
 
-Headline command (692 s of CPU; 14.7 min wall on the shared, busy 2-core machine):
+Headline command (about 550 s of CPU; 4.6 min wall on the idle 2-core machine):
 
     python anbn-anbncn/anbn_anbncn.py --jobs 2
 """
