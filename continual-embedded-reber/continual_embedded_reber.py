@@ -322,6 +322,8 @@ class Kernel:
         self.du = np.empty((N, B, c), **e)
         self.dun = np.empty((N, B, c), **e)
         self.M = np.empty((T, N, B, ng, c), **e)  # du -> dz for [i, (phi), c]
+        # constant state decay: the carry factor of the backward pass, filled once
+        self.decay_carry = np.full((T, N, B, c), decay, **e) if decay != 1.0 else None
 
     # --- forward ------------------------------------------------------------------------
     def forward(self, pk, x, keep, u0, y0):
@@ -394,8 +396,8 @@ class Kernel:
             carry = G[..., 2 * c:3 * c]  # du_{t-1} += du_t y^phi_t
         elif self.reset:
             carry = np.broadcast_to(self.keepc, (T, N, B, c))  # du_{t-1} += du_t keep_t
-        elif self.decay != 1.0:  # inverts u_t = decay u_{t-1} + ...: du_{t-1} += du_t decay
-            carry = np.full((T, N, B, c), self.decay, dtype=self.dtype)
+        elif self.decay_carry is not None:  # inverts u_t = decay u_{t-1} + ...
+            carry = self.decay_carry  # du_{t-1} += du_t decay
         else:
             carry = None
         WhT = np.ascontiguousarray(np.swapaxes(pk["Wh"], -1, -2))

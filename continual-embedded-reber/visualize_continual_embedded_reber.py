@@ -28,7 +28,6 @@ import numpy as np  # noqa: E402
 HERE = Path(__file__).resolve().parent
 COLORS = {"forget": "tab:blue", "no_forget": "tab:red", "reset": "tab:green",
           "decay": "tab:purple"}
-ORDER = ("forget", "no_forget", "reset", "decay")  # the variants, in the module's order
 
 
 def load_module():
@@ -65,7 +64,7 @@ def first_seed_params(m, res, cfg, npz, variant, solved_only=False):
 
 
 def fig_training_curves(res, out):
-    variants = [v for v in ORDER if v in res["summary"]]
+    variants = list(res["summary"])  # the run's variants, in the module's order
     fig, axes = plt.subplots(1, len(variants), figsize=(4.2 * len(variants), 3.4), sharey=True)
     axes = np.atleast_1d(axes)
     for ax, v in zip(axes, variants, strict=True):
@@ -97,7 +96,7 @@ def fig_training_curves(res, out):
 def fig_state_norm(m, res, cfg, npz, out):
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.0))
     ax = axes[0]
-    for v in ORDER:
+    for v in res["summary"]:
         first = True
         for r in res["seeds"]:
             if r["variant"] != v:
@@ -175,7 +174,7 @@ def fig_forget_gates(m, res, cfg, npz, out):
 
 
 def fig_error_free(res, out):
-    variants = [v for v in ORDER if v in res["summary"]]
+    variants = list(res["summary"])  # the run's variants, in the module's order
     L = res["config"]["test_len"]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.0), gridspec_kw=dict(width_ratios=[3, 2]))
     ax = axes[0]
@@ -240,7 +239,7 @@ def prediction_panel(ax, m, tr, lo, hi, title):
 
 
 def fig_predictions(m, res, cfg, npz, out):
-    variants = [v for v in ORDER if v in res["summary"]]
+    variants = list(res["summary"])  # the run's variants, in the module's order
     edges = m.fresh_streams(np.random.default_rng(777), 1, 3000)
     fig, axes = plt.subplots(len(variants), 1, figsize=(11, 2.2 * len(variants)))
     axes = np.atleast_1d(axes)
