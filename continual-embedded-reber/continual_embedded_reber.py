@@ -650,6 +650,7 @@ def train_stack(cfg: Config, variant: str, seeds, log=None) -> list:
     win_err, win_sym, win_loss, win_n = np.zeros(N), 0, np.zeros(N), 0
     erred = np.zeros((N, B), dtype=bool)  # streams with an error in the last chunk
     symbols, step, t_start, t_log = 0, 0, time.perf_counter(), time.perf_counter()
+    c_start = time.process_time()
     beta1, beta2, eps = 0.9, 0.999, 1e-8
 
     def take_snapshots(idx):
@@ -809,6 +810,7 @@ def train_stack(cfg: Config, variant: str, seeds, log=None) -> list:
                             state_norm_steps=[int(v) for v in ev["norm_steps"]],
                             state_norm=[float(v) for v in ev["norm"][i]])
         r["wall_s"] = wall / N
+        r["cpu_time_s"] = (time.process_time() - c_start) / N  # this stack's CPU, per net
         r["symbols_per_s"] = total_symbols / max(wall, 1e-9)
         r["snapshots"] = np.stack(r["snapshots"])
         r["snapshot_symbols"] = [int(v) for v in r["snapshot_symbols"]]
@@ -1466,7 +1468,7 @@ def summarize_paper(records: list, cfg: dict) -> dict:
                                                        for r in rest])) if rest else None,
             training_streams=_stat([r["training_streams"] for r in rs]),
             training_symbols=_stat([r["training_symbols"] for r in rs]),
-            cpu_s=_stat([r.get("cpu_s") for r in rs]),
+            cpu_time_s=_stat([r.get("cpu_time_s") for r in rs]),
         )
     return out
 
@@ -1863,6 +1865,7 @@ def main(argv=None) -> int:
 
 def main_modern(args, cfg, outdir: Path, command) -> int:
     t0 = time.perf_counter()
+    env = env_info(args.jobs, stack=args.stack)  # the tree as the run starts
     tasks = []
     order = sorted(cfg.variants, key=lambda v: v != "no_forget")  # longest tasks first
     for v in order:
@@ -1887,7 +1890,7 @@ def main_modern(args, cfg, outdir: Path, command) -> int:
              for r in records]
     results = dict(
         experiment=FOLDER, paper=PAPER_CITATION, command=command, preset=args.preset,
-        config=dataclasses.asdict(cfg), env=env_info(args.jobs, stack=args.stack),
+        config=dataclasses.asdict(cfg), env=env,
         wallclock_s=wall, paper_reference=PAPER_TABLE2, summary={}, seeds=clean)
     results = finalize_results(_jsonable(results))
     np.savez_compressed(outdir / "run.npz", **arrays)
@@ -1909,13 +1912,14 @@ def _run_paper_task(task):
     cpu = time.process_time() - c0
     total = sum(r["training_symbols"] for r in recs)
     for r in recs:  # CPU seconds of the lock-step process, shared out by training symbols
-        r["cpu_s"] = cpu * r["training_symbols"] / max(total, 1)
+        r["cpu_time_s"] = cpu * r["training_symbols"] / max(total, 1)
     return recs
 
 
 def main_paper(args, ocfg: OnlineConfig, outdir: Path, command) -> int:
     """The paper's scheme: every (row, seed) net in lock-step; seeds split over --jobs."""
     t0 = time.perf_counter()
+    env = env_info(args.jobs)  # the tree as the run starts
     seeds = list(args.seeds)
     k = min(args.jobs, len(seeds))
     groups = [seeds[i::k] for i in range(k)]
@@ -1940,12 +1944,12 @@ def main_paper(args, ocfg: OnlineConfig, outdir: Path, command) -> int:
         for k in ("wall_s", "steps", "steps_per_s", "symbols_per_s"):
             r.pop(k, None)
         records.append(r)
-    cpu = sum(r["cpu_s"] for r in records)
+    cpu = sum(r["cpu_time_s"] for r in records)
     sym = sum(r["training_symbols"] for r in records)
     results = dict(
         experiment=FOLDER, paper=PAPER_CITATION, command=command, preset=args.preset,
-        config=dataclasses.asdict(ocfg), env=env_info(args.jobs), wallclock_s=wall,
-        cpu_s=cpu, net_symbols_per_cpu_s=sym / max(cpu, 1e-9),
+        config=dataclasses.asdict(ocfg), env=env, wallclock_s=wall,
+        cpu_time_s=cpu, net_symbols_per_cpu_s=sym / max(cpu, 1e-9),
         paper_reference=PAPER_TABLE2, summary={}, seeds=records)
     results = finalize_results(_jsonable(results))
     np.savez_compressed(outdir / "run.npz", **arrays)
