@@ -36,6 +36,7 @@ import argparse  # noqa: E402
 import dataclasses  # noqa: E402
 import json  # noqa: E402
 import multiprocessing as mp  # noqa: E402
+import pickle  # noqa: E402
 import platform  # noqa: E402
 import signal  # noqa: E402
 import subprocess  # noqa: E402
@@ -1121,8 +1122,8 @@ class TestLane:
         return (np.abs(y - target) >= ERROR_THRESHOLD).any(axis=-1)
 
 
-def train_online(ocfg: OnlineConfig, nets, log=None, init=None) -> list:
-    """Train nets = [(row, seed), ...] in lock-step with the paper's online protocol.
+class OnlineRun:
+    """Nets = [(row, seed), ...] trained in lock-step with the paper's online protocol.
 
     Per net: a training stream starts from zero state at a new string with alpha = lr and
     runs until the net's first error (or max_stream_len); the erring step's update is made.
@@ -1136,198 +1137,314 @@ def train_online(ocfg: OnlineConfig, nets, log=None, init=None) -> list:
     every row of a seed; the init is the headline's (seed, 10 + variant index). Finished
     nets are dropped from the lock-step batch once a quarter of it has finished.
     init: optional {(row, seed): params} to continue training saved nets instead.
+
+    All state lives in the object, so a run pickled between two coin blocks (`save`) and
+    loaded again (`load`) continues bit-identically. A net's record does not depend on
+    which other nets share the batch.
     """
-    N, S, L, B = len(nets), ocfg.test_streams, ocfg.test_len, ocfg.coin_block
-    rows = [r for r, _s in nets]
-    seeds = [int(s) for _r, s in nets]
-    variants = [row_variant(r) for r in rows]
-    cfg = Config(n_blocks=ocfg.n_blocks, cells_per_block=ocfg.cells_per_block,
-                 init_range=ocfg.init_range)
-    params = [init_params(cfg, seed_rng(s, 10 + VARIANTS.index(v)), v)
-              if init is None else init[(r, s)]
-              for r, s, v in zip(rows, seeds, variants, strict=True)]
-    net = OnlineNets(params, [v == "forget" for v in variants], ocfg.n_blocks,
-                     ocfg.cells_per_block, [STATE_DECAY if v == "decay" else 1.0
-                                            for v in variants])
-    lane = TestLane(N, S, net)
-    next2, sym, legal, starts = TABLES["next2"], TABLES["sym"], TABLES["legal"], TABLES["starts"]
-    into = 2 * TABLES["into_start"]
-    # per-net state, all (n, ...) over the nets still in the batch; ids[j] = index into nets
-    ids = np.arange(N)
-    reset = np.array([v == "reset" for v in variants])
-    # alpha schedules: reading (a) x lr_decay per step, back to lr at every stream start;
-    # reading (b) x lr_decay per training stream, never reset; the other rows constant
-    decay = np.array([ocfg.lr_decay if r in ("forget_alpha_a", "forget_decay") else 1.0
-                      for r in rows])
-    per_stream = np.array([ocfg.lr_decay if r == "forget_alpha_b" else 0.0 for r in rows])
-    train_rng = [seed_rng(s, ocfg.data_key) for s in seeds]
-    test_rng = [seed_rng(s, ocfg.data_key + 10) for s in seeds]
-    cur2 = np.full(N, into, dtype=np.int64)
-    t_cur2 = np.full((N, S), into, dtype=np.int64)
-    fresh = np.ones(N, dtype=bool)  # a new training stream starts at the next step
-    alive = np.ones(N, dtype=bool)  # still training
-    alpha = np.full(N, ocfg.lr)
-    stream_len = np.zeros(N, dtype=np.int64)
-    symbols = np.zeros(N, dtype=np.int64)
-    streams = np.zeros(N, dtype=np.int64)
-    longest = np.zeros(N, dtype=np.int64)  # longest finished training stream
-    t_on = np.zeros(N, dtype=bool)  # a test is running
-    t_len = np.zeros(N, dtype=np.int64)
-    t_at = np.zeros((N, 2), dtype=np.int64)  # (symbols, streams) when the running test began
-    n_tests = np.zeros(N, dtype=np.int64)
-    untested = np.zeros(N, dtype=np.int64)  # stream ends while the previous test still ran
-    best_test = np.zeros(N, dtype=np.int64)  # longest error-free run of any test
-    snap_W = net.W.copy()  # the tested snapshot in the kernel's layout
-    win_err, win_streams = np.zeros(N), np.zeros(N)
-    recs = [None] * N
-    wall_cut = np.zeros(N, dtype=bool)  # training stopped by max_wall_s
-    solved_at = {}  # id -> (symbols, streams, W, Wk) of the perfect test
-    curves = [dict(symbols=[], error_rate=[], streams_ended=[]) for _ in range(N)]
-    step, win_steps, t0, t_log = 0, 0, time.perf_counter(), time.perf_counter()
-    coins = t_coins = None
-    fresh_any = True
 
-    def harvest(j):
-        n = int(ids[j])
-        hit = solved_at.get(n)
-        W, Wk = (hit[2], hit[3]) if hit else (net.W[j], net.Wk[j])
-        recs[n] = dict(row=rows[n], seed=seeds[n], variant=variants[n],
-                       n_weights=n_weights(cfg, variants[n]), solved=hit is not None,
-                       symbols_to_solve=int(hit[0]) if hit else None,
-                       streams_to_solve=int(hit[1]) if hit else None,
-                       training_symbols=int(symbols[j]), training_streams=int(streams[j]),
-                       longest_training_stream=int(max(longest[j], stream_len[j])),
-                       tests=int(n_tests[j]), untested_stream_ends=int(untested[j]),
-                       longest_test_run=int(best_test[j]), stopped_by_wall=bool(wall_cut[n]),
-                       alpha_end=float(alpha[j]),
-                       curves=curves[n],
-                       final_params=unfuse_online(W, Wk, variants[n], ocfg.n_blocks))
+    def __init__(self, ocfg: OnlineConfig, nets, init=None):
+        N, S, L, B = len(nets), ocfg.test_streams, ocfg.test_len, ocfg.coin_block
+        rows = [r for r, _s in nets]
+        seeds = [int(s) for _r, s in nets]
+        variants = [row_variant(r) for r in rows]
+        cfg = Config(n_blocks=ocfg.n_blocks, cells_per_block=ocfg.cells_per_block,
+                     init_range=ocfg.init_range)
+        params = [init_params(cfg, seed_rng(s, 10 + VARIANTS.index(v)), v)
+                  if init is None else init[(r, s)]
+                  for r, s, v in zip(rows, seeds, variants, strict=True)]
+        net = OnlineNets(params, [v == "forget" for v in variants], ocfg.n_blocks,
+                         ocfg.cells_per_block, [STATE_DECAY if v == "decay" else 1.0
+                                                for v in variants])
+        lane = TestLane(N, S, net)
+        into = 2 * TABLES["into_start"]
+        # per-net state, all (n, ...) over the nets still in the batch; ids[j] = index into nets
+        ids = np.arange(N)
+        reset = np.array([v == "reset" for v in variants])
+        # alpha schedules: reading (a) x lr_decay per step, back to lr at every stream start;
+        # reading (b) x lr_decay per training stream, never reset; the other rows constant
+        decay = np.array([ocfg.lr_decay if r in ("forget_alpha_a", "forget_decay") else 1.0
+                          for r in rows])
+        per_stream = np.array([ocfg.lr_decay if r == "forget_alpha_b" else 0.0 for r in rows])
+        train_rng = [seed_rng(s, ocfg.data_key) for s in seeds]
+        test_rng = [seed_rng(s, ocfg.data_key + 10) for s in seeds]
+        cur2 = np.full(N, into, dtype=np.int64)
+        t_cur2 = np.full((N, S), into, dtype=np.int64)
+        fresh = np.ones(N, dtype=bool)  # a new training stream starts at the next step
+        alive = np.ones(N, dtype=bool)  # still training
+        alpha = np.full(N, ocfg.lr)
+        stream_len = np.zeros(N, dtype=np.int64)
+        symbols = np.zeros(N, dtype=np.int64)
+        streams = np.zeros(N, dtype=np.int64)
+        longest = np.zeros(N, dtype=np.int64)  # longest finished training stream
+        t_on = np.zeros(N, dtype=bool)  # a test is running
+        t_len = np.zeros(N, dtype=np.int64)
+        t_at = np.zeros((N, 2), dtype=np.int64)  # (symbols, streams) when the running test began
+        n_tests = np.zeros(N, dtype=np.int64)
+        untested = np.zeros(N, dtype=np.int64)  # stream ends while the previous test still ran
+        best_test = np.zeros(N, dtype=np.int64)  # longest error-free run of any test
+        snap_W = net.W.copy()  # the tested snapshot in the kernel's layout
+        win_err, win_streams = np.zeros(N), np.zeros(N)
+        recs = [None] * N
+        wall_cut = np.zeros(N, dtype=bool)  # training stopped by max_wall_s
+        solved_at = {}  # id -> (symbols, streams, W, Wk) of the perfect test
+        curves = [dict(symbols=[], error_rate=[], streams_ended=[]) for _ in range(N)]
+        step, win_steps = 0, 0
+        coins = t_coins = None
+        fresh_any = True
 
-    def compact(keep):
-        nonlocal ids, reset, decay, per_stream, cur2, t_cur2, fresh, alive, alpha
-        nonlocal stream_len, symbols
-        nonlocal streams, longest, t_on, t_len, t_at, n_tests, untested, best_test, snap_W
-        nonlocal win_err, win_streams, coins, t_coins, train_rng, test_rng
-        for j in np.flatnonzero(~np.isin(np.arange(ids.size), keep)):
-            harvest(j)
-        net.take(keep)
-        lane.take(keep)
-        ids, reset, decay, cur2, t_cur2 = ids[keep], reset[keep], decay[keep], cur2[keep], \
-            t_cur2[keep]
-        per_stream = per_stream[keep]
-        fresh, alive, alpha, stream_len = fresh[keep], alive[keep], alpha[keep], stream_len[keep]
-        symbols, streams, longest, t_on = symbols[keep], streams[keep], longest[keep], t_on[keep]
-        t_len, t_at, n_tests, untested = t_len[keep], t_at[keep], n_tests[keep], untested[keep]
-        best_test, snap_W, win_err = best_test[keep], snap_W[keep], win_err[keep]
-        win_streams, coins, t_coins = win_streams[keep], coins[keep], t_coins[keep]
-        train_rng = [train_rng[j] for j in keep]
-        test_rng = [test_rng[j] for j in keep]
+        self.ocfg, self.nets = ocfg, list(nets)
+        self.wall_s, self.cpu_s, self.done = 0.0, 0.0, False  # spent before this process
+        self.N = N
+        self.S = S
+        self.L = L
+        self.B = B
+        self.rows = rows
+        self.seeds = seeds
+        self.variants = variants
+        self.cfg = cfg
+        self.net = net
+        self.lane = lane
+        self.recs = recs
+        self.wall_cut = wall_cut
+        self.solved_at = solved_at
+        self.curves = curves
+        self.ids = ids
+        self.reset = reset
+        self.decay = decay
+        self.per_stream = per_stream
+        self.cur2 = cur2
+        self.t_cur2 = t_cur2
+        self.fresh = fresh
+        self.alive = alive
+        self.alpha = alpha
+        self.stream_len = stream_len
+        self.symbols = symbols
+        self.streams = streams
+        self.longest = longest
+        self.t_on = t_on
+        self.t_len = t_len
+        self.t_at = t_at
+        self.n_tests = n_tests
+        self.untested = untested
+        self.best_test = best_test
+        self.snap_W = snap_W
+        self.win_err = win_err
+        self.win_streams = win_streams
+        self.coins = coins
+        self.t_coins = t_coins
+        self.train_rng = train_rng
+        self.test_rng = test_rng
+        self.step = step
+        self.win_steps = win_steps
+        self.fresh_any = fresh_any
 
-    while alive.any() or t_on.any():
-        i = step % B
-        if i == 0:
-            busy = np.flatnonzero(alive | t_on)
-            if busy.size <= 0.75 * ids.size:
-                compact(busy)
-            coins = np.stack([r.integers(0, 2, size=B) for r in train_rng])
-            t_coins = np.stack([r.integers(0, 2, size=(S, B)) for r in test_rng])
-            if not (np.isfinite(net.W).all() and np.isfinite(net.Wk).all()):
-                bad = [nets[n] for j, n in enumerate(ids) if not np.isfinite(net.W[j]).all()]
-                raise FloatingPointError(f"non-finite weights at step {step}: {bad}")
-        # --- training: one symbol per net
-        if fresh_any:
-            cur2[fresh] = into
-        np.take(next2, cur2 + coins[:, i], out=cur2)
-        e = cur2 >> 1
-        wipe = fresh | (reset & starts[e])  # new stream, or `reset` at an outer B
-        if fresh_any or wipe.any():
-            net.zero_state((~wipe).astype(np.float64))
-        wrong = net.step(sym[e], legal[e], alpha * alive)
-        symbols += alive
-        stream_len += alive
-        wrong &= alive
-        win_err += wrong
-        alpha *= np.where(alive, decay, 1.0)  # reading (a): x0.99 per training step
-        ended = wrong | (alive & (stream_len >= ocfg.max_stream_len))
-        fresh, fresh_any = ended, ended.any()
-        if fresh_any:
-            streams += ended
-            win_streams += ended
-            np.maximum(longest, np.where(ended, stream_len, 0), out=longest)
-            stream_len[ended] = 0
-            alpha[ended] = np.where(per_stream[ended] > 0, alpha[ended] * per_stream[ended],
-                                    ocfg.lr)
-            untested += ended & t_on
-            start = ended & ~t_on
-            if start.any():
-                snap_W[start], lane.Wk[start] = net.W[start], net.Wk[start]
-                lane.W[start] = snap_W[start][:, :, lane.cols]
-                lane.s[start], lane.yc[start] = 0.0, 0.0
-                t_cur2[start] = into
-                t_len[start] = 0
-                t_on |= start
-                t_at[start, 0], t_at[start, 1] = symbols[start], streams[start]
-                n_tests += start
-            alive &= streams < ocfg.max_streams
-        if i == B - 1:
-            alive &= symbols < ocfg.max_symbols
-            if ocfg.max_wall_s and time.perf_counter() - t0 > ocfg.max_wall_s and alive.any():
-                if log is not None:
-                    log(f"wall-clock limit {ocfg.max_wall_s:.0f} s: {int(alive.sum())} nets "
-                        "stop training")
-                wall_cut[ids[alive]] = True
-                alive[:] = False
-        # --- tests: one symbol per test stream of every running test
-        if t_on.any():
-            idx = np.flatnonzero(t_on)
-            tc = t_cur2[idx] + t_coins[idx, :, i]
-            np.take(next2, tc, out=tc)
-            t_cur2[idx] = tc
-            te = tc >> 1
-            keep = (~(reset[idx, None] & starts[te])).astype(np.float64) if reset.any() else None
-            t_wrong = lane.step(idx, sym[te], legal[te], keep).any(axis=1)
-            t_len[idx] += 1
-            fail = idx[t_wrong]
-            np.maximum.at(best_test, fail, t_len[fail] - 1)
-            t_on[fail] = False
-            for j in idx[~t_wrong & (t_len[idx] >= L)]:  # perfect: the net stops
-                n = int(ids[j])
-                alive[j], t_on[j], best_test[j] = False, False, L
-                solved_at[n] = (t_at[j, 0], t_at[j, 1], snap_W[j].copy(), lane.Wk[j].copy())
-                if log is not None:
-                    log(f"[{rows[n]} seed {seeds[n]}] PERFECT after {t_at[j, 0] / 1e6:.2f}M "
-                        f"symbols, {t_at[j, 1]} training streams")
-        step += 1
-        win_steps += 1
-        if step % ocfg.log_every_symbols == 0:
-            for j, n in enumerate(ids):
-                if alive[j] or win_err[j] or win_streams[j]:
-                    cv = curves[n]
-                    cv["symbols"].append(int(symbols[j]))
-                    cv["error_rate"].append(float(win_err[j] / win_steps))
-                    cv["streams_ended"].append(int(win_streams[j]))
-            win_err[:], win_streams[:], win_steps = 0.0, 0.0, 0
-        if log is not None and time.perf_counter() - t_log > 60.0:
-            t_log = time.perf_counter()
-            el = t_log - t0
-            parts = []
-            for r in dict.fromkeys(rows):
-                done = [n for n in range(N) if rows[n] == r]
-                n_solved = sum(n in solved_at for n in done)
-                on = [j for j, n in enumerate(ids) if rows[n] == r and alive[j]]
-                parts.append(f"{r}: {n_solved}/{len(done)} perfect, {len(on)} training")
-            log(f"step {step} ({step / el:.0f} steps/s, batch {ids.size}, max symbols "
-                f"{symbols.max() / 1e6:.2f}M) " + "; ".join(parts))
-    for j in range(ids.size):
-        harvest(j)
-    wall = time.perf_counter() - t0
-    total = sum(r["training_symbols"] for r in recs)
-    for r in recs:
-        r["wall_s"] = wall
-        r["steps"] = step
-        r["steps_per_s"] = step / max(wall, 1e-9)
-        r["symbols_per_s"] = total / max(wall, 1e-9)
-    return recs
+    def save(self, path: Path) -> None:
+        """Pickle the whole run (atomically) to path."""
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        with open(tmp, "wb") as f:
+            pickle.dump(self, f, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+
+    @staticmethod
+    def load(path: Path) -> OnlineRun:
+        with open(path, "rb") as f:
+            return pickle.load(f)
+
+    def run(self, log=None, until=None, until_step=None) -> bool:
+        """Train until every net has finished (returns True) or, at the next coin-block
+        boundary after perf_counter() passes `until` or the lock-step count reaches
+        `until_step`, pause (returns False)."""
+        ocfg, nets = self.ocfg, self.nets
+        N, S, L, B = self.N, self.S, self.L, self.B
+        rows, seeds, variants, cfg = self.rows, self.seeds, self.variants, self.cfg
+        net, lane, recs, wall_cut = self.net, self.lane, self.recs, self.wall_cut
+        solved_at, curves = self.solved_at, self.curves
+        next2, sym, legal = TABLES["next2"], TABLES["sym"], TABLES["legal"]
+        starts, into = TABLES["starts"], 2 * TABLES["into_start"]
+        # the state kept between two calls (see save/load)
+        (ids, reset, decay, per_stream, cur2, t_cur2, fresh, alive, alpha, stream_len, symbols,
+         streams, longest, t_on, t_len, t_at, n_tests, untested, best_test, snap_W, win_err,
+         win_streams, coins, t_coins, train_rng, test_rng, step, win_steps, fresh_any) = (
+            self.ids, self.reset, self.decay, self.per_stream, self.cur2, self.t_cur2, self.fresh,
+            self.alive, self.alpha, self.stream_len, self.symbols, self.streams, self.longest,
+            self.t_on, self.t_len, self.t_at, self.n_tests, self.untested, self.best_test,
+            self.snap_W, self.win_err, self.win_streams, self.coins, self.t_coins, self.train_rng,
+            self.test_rng, self.step, self.win_steps, self.fresh_any)
+        t0, t_log, c0 = time.perf_counter(), time.perf_counter(), time.process_time()
+        wall0 = self.wall_s
+
+        def harvest(j):
+            n = int(ids[j])
+            hit = solved_at.get(n)
+            W, Wk = (hit[2], hit[3]) if hit else (net.W[j], net.Wk[j])
+            recs[n] = dict(row=rows[n], seed=seeds[n], variant=variants[n],
+                           n_weights=n_weights(cfg, variants[n]), solved=hit is not None,
+                           symbols_to_solve=int(hit[0]) if hit else None,
+                           streams_to_solve=int(hit[1]) if hit else None,
+                           training_symbols=int(symbols[j]), training_streams=int(streams[j]),
+                           longest_training_stream=int(max(longest[j], stream_len[j])),
+                           tests=int(n_tests[j]), untested_stream_ends=int(untested[j]),
+                           longest_test_run=int(best_test[j]), stopped_by_wall=bool(wall_cut[n]),
+                           alpha_end=float(alpha[j]),
+                           curves=curves[n],
+                           final_params=unfuse_online(W, Wk, variants[n], ocfg.n_blocks))
+
+        def compact(keep):
+            nonlocal ids, reset, decay, per_stream, cur2, t_cur2, fresh, alive, alpha
+            nonlocal stream_len, symbols
+            nonlocal streams, longest, t_on, t_len, t_at, n_tests, untested, best_test, snap_W
+            nonlocal win_err, win_streams, coins, t_coins, train_rng, test_rng
+            for j in np.flatnonzero(~np.isin(np.arange(ids.size), keep)):
+                harvest(j)
+            net.take(keep)
+            lane.take(keep)
+            ids, reset, decay, cur2, t_cur2 = ids[keep], reset[keep], decay[keep], cur2[keep], \
+                t_cur2[keep]
+            per_stream = per_stream[keep]
+            fresh, alive, alpha = fresh[keep], alive[keep], alpha[keep]
+            stream_len, symbols, streams = stream_len[keep], symbols[keep], streams[keep]
+            longest, t_on = longest[keep], t_on[keep]
+            t_len, t_at, n_tests, untested = t_len[keep], t_at[keep], n_tests[keep], untested[keep]
+            best_test, snap_W, win_err = best_test[keep], snap_W[keep], win_err[keep]
+            win_streams, coins, t_coins = win_streams[keep], coins[keep], t_coins[keep]
+            train_rng = [train_rng[j] for j in keep]
+            test_rng = [test_rng[j] for j in keep]
+
+        while alive.any() or t_on.any():
+            i = step % B
+            if i == 0:
+                if step > self.step and (
+                        (until is not None and time.perf_counter() >= until)
+                        or (until_step is not None and step >= until_step)):
+                    break  # pause between two coin blocks
+                busy = np.flatnonzero(alive | t_on)
+                if busy.size <= 0.75 * ids.size:
+                    compact(busy)
+                coins = np.stack([r.integers(0, 2, size=B) for r in train_rng])
+                t_coins = np.stack([r.integers(0, 2, size=(S, B)) for r in test_rng])
+                if not (np.isfinite(net.W).all() and np.isfinite(net.Wk).all()):
+                    bad = [nets[n] for j, n in enumerate(ids) if not np.isfinite(net.W[j]).all()]
+                    raise FloatingPointError(f"non-finite weights at step {step}: {bad}")
+            # --- training: one symbol per net
+            if fresh_any:
+                cur2[fresh] = into
+            np.take(next2, cur2 + coins[:, i], out=cur2)
+            e = cur2 >> 1
+            wipe = fresh | (reset & starts[e])  # new stream, or `reset` at an outer B
+            if fresh_any or wipe.any():
+                net.zero_state((~wipe).astype(np.float64))
+            wrong = net.step(sym[e], legal[e], alpha * alive)
+            symbols += alive
+            stream_len += alive
+            wrong &= alive
+            win_err += wrong
+            alpha *= np.where(alive, decay, 1.0)  # reading (a): x0.99 per training step
+            ended = wrong | (alive & (stream_len >= ocfg.max_stream_len))
+            fresh, fresh_any = ended, ended.any()
+            if fresh_any:
+                streams += ended
+                win_streams += ended
+                np.maximum(longest, np.where(ended, stream_len, 0), out=longest)
+                stream_len[ended] = 0
+                alpha[ended] = np.where(per_stream[ended] > 0, alpha[ended] * per_stream[ended],
+                                        ocfg.lr)
+                untested += ended & t_on
+                start = ended & ~t_on
+                if start.any():
+                    snap_W[start], lane.Wk[start] = net.W[start], net.Wk[start]
+                    lane.W[start] = snap_W[start][:, :, lane.cols]
+                    lane.s[start], lane.yc[start] = 0.0, 0.0
+                    t_cur2[start] = into
+                    t_len[start] = 0
+                    t_on |= start
+                    t_at[start, 0], t_at[start, 1] = symbols[start], streams[start]
+                    n_tests += start
+                alive &= streams < ocfg.max_streams
+            if i == B - 1:
+                alive &= symbols < ocfg.max_symbols
+                over = wall0 + time.perf_counter() - t0 > ocfg.max_wall_s
+                if ocfg.max_wall_s and over and alive.any():
+                    if log is not None:
+                        log(f"wall-clock limit {ocfg.max_wall_s:.0f} s: {int(alive.sum())} nets "
+                            "stop training")
+                    wall_cut[ids[alive]] = True
+                    alive[:] = False
+            # --- tests: one symbol per test stream of every running test
+            if t_on.any():
+                idx = np.flatnonzero(t_on)
+                tc = t_cur2[idx] + t_coins[idx, :, i]
+                np.take(next2, tc, out=tc)
+                t_cur2[idx] = tc
+                te = tc >> 1
+                keep = ((~(reset[idx, None] & starts[te])).astype(np.float64) if reset.any()
+                        else None)
+                t_wrong = lane.step(idx, sym[te], legal[te], keep).any(axis=1)
+                t_len[idx] += 1
+                fail = idx[t_wrong]
+                np.maximum.at(best_test, fail, t_len[fail] - 1)
+                t_on[fail] = False
+                for j in idx[~t_wrong & (t_len[idx] >= L)]:  # perfect: the net stops
+                    n = int(ids[j])
+                    alive[j], t_on[j], best_test[j] = False, False, L
+                    solved_at[n] = (t_at[j, 0], t_at[j, 1], snap_W[j].copy(), lane.Wk[j].copy())
+                    if log is not None:
+                        log(f"[{rows[n]} seed {seeds[n]}] PERFECT after {t_at[j, 0] / 1e6:.2f}M "
+                            f"symbols, {t_at[j, 1]} training streams")
+            step += 1
+            win_steps += 1
+            if step % ocfg.log_every_symbols == 0:
+                for j, n in enumerate(ids):
+                    if alive[j] or win_err[j] or win_streams[j]:
+                        cv = curves[n]
+                        cv["symbols"].append(int(symbols[j]))
+                        cv["error_rate"].append(float(win_err[j] / win_steps))
+                        cv["streams_ended"].append(int(win_streams[j]))
+                win_err[:], win_streams[:], win_steps = 0.0, 0.0, 0
+            if log is not None and time.perf_counter() - t_log > 60.0:
+                t_log = time.perf_counter()
+                el = wall0 + t_log - t0
+                parts = []
+                for r in dict.fromkeys(rows):
+                    done = [n for n in range(N) if rows[n] == r]
+                    n_solved = sum(n in solved_at for n in done)
+                    on = [j for j, n in enumerate(ids) if rows[n] == r and alive[j]]
+                    parts.append(f"{r}: {n_solved}/{len(done)} perfect, {len(on)} training")
+                log(f"step {step} ({step / el:.0f} steps/s, batch {ids.size}, max symbols "
+                    f"{symbols.max() / 1e6:.2f}M) " + "; ".join(parts))
+        else:
+            for j in range(ids.size):
+                harvest(j)
+            self.done = True
+        self.wall_s += time.perf_counter() - t0
+        self.cpu_s += time.process_time() - c0
+        (self.ids, self.reset, self.decay, self.per_stream, self.cur2, self.t_cur2, self.fresh,
+         self.alive, self.alpha, self.stream_len, self.symbols, self.streams, self.longest,
+         self.t_on, self.t_len, self.t_at, self.n_tests, self.untested, self.best_test,
+         self.snap_W, self.win_err, self.win_streams, self.coins, self.t_coins, self.train_rng,
+         self.test_rng, self.step, self.win_steps, self.fresh_any) = (
+            ids, reset, decay, per_stream, cur2, t_cur2, fresh, alive, alpha, stream_len, symbols,
+            streams, longest, t_on, t_len, t_at, n_tests, untested, best_test, snap_W, win_err,
+            win_streams, coins, t_coins, train_rng, test_rng, step, win_steps, fresh_any)
+        return self.done
+
+    def records(self) -> list:
+        """One record per net (after `run` returned True)."""
+        total = sum(r["training_symbols"] for r in self.recs)
+        for r in self.recs:
+            r["wall_s"] = self.wall_s
+            r["steps"] = self.step
+            r["steps_per_s"] = self.step / max(self.wall_s, 1e-9)
+            r["symbols_per_s"] = total / max(self.wall_s, 1e-9)
+        return self.recs
+
+
+def train_online(ocfg: OnlineConfig, nets, log=None, init=None) -> list:
+    """Train nets = [(row, seed), ...] in lock-step with the paper's online protocol (see
+    OnlineRun); one record per net."""
+    run = OnlineRun(ocfg, nets, init)
+    run.run(log)
+    return run.records()
 
 
 def confirm_online(ocfg: OnlineConfig, recs: list) -> None:
@@ -1904,26 +2021,57 @@ def main_modern(args, cfg, outdir: Path, command) -> int:
 
 
 def _run_paper_task(task):
-    ocfg, nets, quiet = task
-    log = None if quiet else (lambda s: print(s, flush=True))
+    """One lock-step group of nets: resume from its checkpoint if there is one, checkpoint
+    every `every` seconds, then confirm every final net on 10 further fresh streams."""
+    ocfg, nets, quiet, ckpt, every = task
+    log = None if quiet else (lambda s: print(f"{time.strftime('%H:%M:%S')} {s}", flush=True))
+    run = OnlineRun.load(ckpt) if ckpt.exists() else OnlineRun(ocfg, nets)
+    if log is not None and run.step:
+        log(f"resumed {ckpt.name} at lock-step {run.step}")
+    while not run.run(log, until=time.perf_counter() + every):
+        run.save(ckpt)
+        if log is not None:
+            log(f"checkpoint {ckpt.name} at lock-step {run.step}")
+    run.save(ckpt)
+    recs = run.records()
     c0 = time.process_time()
-    recs = train_online(ocfg, nets, log)
     confirm_online(ocfg, recs)
-    cpu = time.process_time() - c0
+    cpu = run.cpu_s + time.process_time() - c0
     total = sum(r["training_symbols"] for r in recs)
     for r in recs:  # CPU seconds of the lock-step process, shared out by training symbols
         r["cpu_time_s"] = cpu * r["training_symbols"] / max(total, 1)
     return recs
 
 
+def paper_groups(ocfg: OnlineConfig, seeds, jobs: int, outdir: Path) -> list:
+    """The lock-step groups (seeds dealt round-robin over the jobs, every row of a seed in
+    the same group) and their checkpoint files."""
+    k = min(jobs, len(seeds))
+    out = []
+    for i in range(k):
+        nets = [(r, s) for r in ocfg.rows for s in seeds[i::k]]
+        out.append((nets, outdir / f"checkpoint_{i + 1}of{k}.pkl"))
+    return out
+
+
 def main_paper(args, ocfg: OnlineConfig, outdir: Path, command) -> int:
-    """The paper's scheme: every (row, seed) net in lock-step; seeds split over --jobs."""
+    """The paper's scheme: every (row, seed) net in lock-step; seeds split over --jobs;
+    checkpoints in outdir (removed once results.json is written)."""
     t0 = time.perf_counter()
     env = env_info(args.jobs)  # the tree as the run starts
-    seeds = list(args.seeds)
-    k = min(args.jobs, len(seeds))
-    groups = [seeds[i::k] for i in range(k)]
-    tasks = [(ocfg, [(r, s) for r in ocfg.rows for s in g], args.quiet) for g in groups]
+    groups = paper_groups(ocfg, list(args.seeds), args.jobs, outdir)
+    for nets, ckpt in groups:
+        if ckpt.exists():
+            try:
+                old = OnlineRun.load(ckpt)
+            except Exception as e:  # noqa: BLE001 - any unreadable checkpoint
+                print(f"error: cannot read checkpoint {ckpt}: {e}", file=sys.stderr)
+                return 2
+            if old.nets != nets or old.ocfg != ocfg:
+                print(f"error: checkpoint {ckpt} belongs to another run (other seeds, rows, "
+                      "config or --jobs); remove it or use another --outdir", file=sys.stderr)
+                return 2
+    tasks = [(ocfg, nets, args.quiet, ckpt, args.checkpoint_every) for nets, ckpt in groups]
     try:
         outs = run_tasks(_run_paper_task, tasks, args.jobs)
     except FloatingPointError as e:
@@ -1954,6 +2102,8 @@ def main_paper(args, ocfg: OnlineConfig, outdir: Path, command) -> int:
     results = finalize_results(_jsonable(results))
     np.savez_compressed(outdir / "run.npz", **arrays)
     atomic_write_json(outdir / "results.json", results)
+    for _nets, ckpt in groups:
+        ckpt.unlink(missing_ok=True)
     if not args.quiet:
         print(paper_table(results))
         print(f"wall {wall:.0f} s, cpu {cpu:.0f} s")
