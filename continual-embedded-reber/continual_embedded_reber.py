@@ -1240,7 +1240,9 @@ class OnlineRun:
         self.fresh_any = fresh_any
 
     def save(self, path: Path) -> None:
-        """Pickle the whole run (atomically) to path."""
+        """Pickle the whole run (atomically) to path. A run pauses between two coin blocks,
+        so the used-up coins are not saved (the next block draws new ones)."""
+        self.coins = self.t_coins = None
         tmp = path.with_suffix(path.suffix + ".tmp")
         with open(tmp, "wb") as f:
             pickle.dump(self, f, protocol=pickle.HIGHEST_PROTOCOL)
@@ -1294,7 +1296,7 @@ class OnlineRun:
             nonlocal ids, reset, decay, per_stream, cur2, t_cur2, fresh, alive, alpha
             nonlocal stream_len, symbols
             nonlocal streams, longest, t_on, t_len, t_at, n_tests, untested, best_test, snap_W
-            nonlocal win_err, win_streams, coins, t_coins, train_rng, test_rng
+            nonlocal win_err, win_streams, train_rng, test_rng
             for j in np.flatnonzero(~np.isin(np.arange(ids.size), keep)):
                 harvest(j)
             net.take(keep)
@@ -1307,7 +1309,7 @@ class OnlineRun:
             longest, t_on = longest[keep], t_on[keep]
             t_len, t_at, n_tests, untested = t_len[keep], t_at[keep], n_tests[keep], untested[keep]
             best_test, snap_W, win_err = best_test[keep], snap_W[keep], win_err[keep]
-            win_streams, coins, t_coins = win_streams[keep], coins[keep], t_coins[keep]
+            win_streams = win_streams[keep]  # (coins, t_coins: redrawn right after this)
             train_rng = [train_rng[j] for j in keep]
             test_rng = [test_rng[j] for j in keep]
 
@@ -1489,8 +1491,8 @@ PAPER_ROW_OF = {"reset": "reset", "no_forget": "no_forget", "decay": "decay",
                 "forget_alpha_b": "forget_lr_decay", "forget_decay": "forget_lr_decay"}
 ROW_LABEL = {"reset": "external reset (`reset`)", "no_forget": "no reset (`no_forget`)",
              "decay": "state decay 0.9 (`decay`)", "forget": "forget gates (`forget`)",
-             "forget_alpha_a": "forget gates + alpha decay, reading (a) (`forget_alpha_a`)",
-             "forget_alpha_b": "forget gates + alpha decay, reading (b) (`forget_alpha_b`)"}
+             "forget_alpha_a": "forget gates + α decay (a) (`forget_alpha_a`)",
+             "forget_alpha_b": "forget gates + α decay (b) (`forget_alpha_b`)"}
 GOOD_LENGTH = 1000  # the paper's "good": mean error-free length > 1000 (and not perfect)
 
 
@@ -1639,12 +1641,10 @@ def results_table(results: dict, paper_runs=None) -> str:
     s = results["summary"]
     pr = _paper_run(paper_runs)
     ps = pr["summary"] if pr else {}
-    rows = ["| Table 2 row | paper: % perfect (100 nets) | ours, paper's scheme: perfect "
-            "(per net = per run) [95% CI], confirmed | ours, modern: perfect per seed "
-            "(per run), confirmed | modern: training symbols to perfect, median (min–max) "
-            "| modern: mean error-free length, median (min–max) | modern: ‖s_c‖ after "
-            f"{_fmt(results['config']['test_len'])} symbols, median |",
-            "|---|---|---|---|---|---|---|"]
+    rows = ["| Table 2 row | paper: % perfect | ours, paper's scheme: perfect per net (= per "
+            "run) [95% CI]; confirmed | ours, modern: perfect per seed (per run); confirmed "
+            "| modern: training symbols to perfect, median (min–max) |",
+            "|---|---|---|---|---|"]
     for row in PAPER_ROWS:
         ref = PAPER_TABLE2[PAPER_ROW_OF[row]]
         if pr is None:
@@ -1652,20 +1652,18 @@ def results_table(results: dict, paper_runs=None) -> str:
         elif row in ps:
             d = ps[row]
             pct = _pct(d["solved"], d["n_seeds"], d["solved_ci95"])
-            ours_p = (f"{d['solved']}/{d['n_seeds']} {pct}, "
-                      f"{d['confirmed_of_solved']}/{d['solved']} confirmed")
+            ours_p = f"{d['solved']}/{d['n_seeds']} {pct}; {d['confirmed_of_solved']}"
         else:
             ours_p = "–"
         if row in s:
             d = s[row]
-            ours_m = (f"{d['solved']}/{d['n_seeds']} ({d['runs_solved']}/{d['n_runs']} runs), "
-                      f"{d['confirmed_perfect']}/{d['n_seeds']} confirmed")
-            extra = (f"{_mmm(d['symbols_to_solve'])} | {_mmm(d['mean_error_free_length'])} | "
-                     f"{_fmt(d['state_norm_end']['median'])}")
+            ours_m = (f"{d['solved']}/{d['n_seeds']} ({d['runs_solved']}/{d['n_runs']}); "
+                      f"{d['confirmed_perfect']}")
+            extra = _mmm(d["symbols_to_solve"])
         else:
-            ours_m = "– (modern `forget` decays its lr)" if row.startswith("forget_") else "–"
-            extra = "– | – | –"
-        rows.append(f"| {ROW_LABEL[row]} | {ref['perfect_pct']}% | {ours_p} | {ours_m} | {extra} |")
+            ours_m, extra = "–", "–"
+        rows.append(f"| {ROW_LABEL[row]} | {ref['perfect_pct']}% | {ours_p} | {ours_m} | "
+                    f"{extra} |")
     return "\n".join(rows)
 
 

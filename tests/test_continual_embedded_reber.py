@@ -488,3 +488,42 @@ def test_paper_run_resumes_bit_identically(tmp_path):
                     assert np.array_equal(v, b[k][kk]), kk
             elif "wall" not in k and "_per_s" not in k:
                 assert a[k] == b[k], k
+
+
+def _k(x):
+    """A number as the README prose writes it: 172131 -> '172k', 7011 -> '7,000'-style
+    rounding is left to each check."""
+    return f"{x / 1e3:.0f}k"
+
+
+def test_readme_prose_numbers_match_results():
+    """Every results.json number the README's prose quotes is the committed run's."""
+    text = (FOLDER / "README.md").read_text()
+    res = m.finalize_results(__import__("json").loads((FOLDER / "results.json").read_text()))
+    s, recs = res["summary"], res["seeds"]
+    stopped = [r for r in recs if r["solved"]]
+    erred = [r["confirm"]["errors"] for r in stopped if not r["confirm"]["perfect"]]
+    want = [
+        f"Of the {len(stopped)} nets that passed a stop\ntest, {len(erred)} made "
+        f"{min(erred)}–{max(erred)} errors",
+        f"`forget` {s['forget']['solved']}/10 perfect, {s['forget']['confirmed_perfect']}/10 "
+        "again",
+        f"`reset`\n  {s['reset']['solved']}/10 ({s['reset']['confirmed_perfect']}/10)",
+        f"`no_forget` {s['no_forget']['solved']}/10\n  perfect "
+        f"({s['no_forget']['confirmed_perfect']}/10 confirmed",
+        f"Modern `decay` is {s['decay']['solved']}/10 perfect at its stop test (paper 0%), "
+        f"{s['decay']['confirmed_perfect']}/10 confirmed",
+        f"({_k(s['no_forget']['state_norm_end']['min'])}–"
+        f"{_k(s['no_forget']['state_norm_end']['max'])} after 100k symbols)",
+        f"`reset` {s['reset']['state_norm_end']['min']:.0f}–"
+        f"{s['reset']['state_norm_end']['max']:.0f}, `decay` "
+        f"{s['decay']['state_norm_end']['min']:.0f}–{s['decay']['state_norm_end']['max']:.0f}",
+        f"{s['forget']['state_norm_end']['min']:.0f}–"
+        f"{round(s['forget']['state_norm_end']['max'], -3):,.0f}",
+        f"{sum(r['training_symbols'] for r in recs) / 1e6:.0f}M\ntraining symbols for "
+        f"{len(recs)} nets",
+        f"**{res['wallclock_s']:.0f} s wall**",
+    ]
+    flat = " ".join(text.split())
+    for w in want:
+        assert " ".join(w.split()) in flat, w
