@@ -240,7 +240,9 @@ def test_sigint_stops_a_parallel_run(folder, tmp_path):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         time.sleep(4.0)                      # past start-up: workers are training
-        assert proc.poll() is None, "the modern run ended within 4 s: cannot test SIGINT"
+        if proc.poll() is not None:
+            pytest.fail(f"the modern run ended within 4 s (exit {proc.returncode}): cannot "
+                        f"test SIGINT\n{proc.stderr.read()[-2000:]}")
         assert len(process_group_members(proc.pid)) >= 2, "no worker processes started"
         t0 = time.perf_counter()
         os.killpg(proc.pid, signal.SIGINT)
