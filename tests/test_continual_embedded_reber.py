@@ -491,8 +491,7 @@ def test_paper_run_resumes_bit_identically(tmp_path):
 
 
 def _k(x):
-    """A number as the README prose writes it: 172131 -> '172k', 7011 -> '7,000'-style
-    rounding is left to each check."""
+    """A number in thousands as the README prose writes it (172131 -> '172k')."""
     return f"{x / 1e3:.0f}k"
 
 
@@ -527,3 +526,32 @@ def test_readme_prose_numbers_match_results():
     flat = " ".join(text.split())
     for w in want:
         assert " ".join(w.split()) in flat, w
+
+
+def test_cnto_generator_and_criterion():
+    """CNTO (Table 3): concatenated Experiment-6b sequences with the class at each end."""
+    rng = np.random.default_rng(5)
+    st = m.cnto_stream(rng, 300)
+    x, ends, classes = st["x"], st["ends"], st["classes"]
+    starts = np.concatenate([[0], ends[:-1] + 1])
+    assert ends[-1] == len(x) - 1 and len(ends) == 300
+    seen = set()
+    for a, b, c in zip(starts, ends, classes, strict=True):
+        seq = "".join(m.CNTO_SYMBOLS[i] for i in x[a:b + 1])
+        assert 100 <= len(seq) <= 110 and seq[0] == "E" and seq[-1] == "B"
+        marks = [i + 1 for i, ch in enumerate(seq) if ch in "XY"]
+        assert len(marks) == 3 and set(seq[1:-1]) - set("abcdXY") == set()
+        for t, (lo, hi) in zip(marks, m.CNTO_WINDOWS, strict=True):
+            assert lo <= t <= hi
+        assert c == int("".join("01"[seq[t - 1] == "Y"] for t in marks), 2)
+        seen.add(c)
+    assert seen == set(range(8))
+    assert np.array_equal(m.cnto_stream(np.random.default_rng(5), 300)["x"], x)
+    y = np.eye(8)[classes[:4]] * 0.8 + 0.1  # within 0.3 of every target
+    assert m.cnto_correct(y, classes[:4]).all()
+    y[2, classes[2]] = 0.65  # off by 0.35
+    assert list(m.cnto_correct(y, classes[:4])) == [True, True, False, True]
+    ok = np.ones((10, 100), dtype=bool)
+    assert m.cnto_perfect(ok)
+    ok[3, 99] = False
+    assert not m.cnto_perfect(ok) and not m.cnto_perfect(np.ones((10, 99), dtype=bool))
