@@ -1122,6 +1122,17 @@ class TestLane:
         return (np.abs(y - target) >= ERROR_THRESHOLD).any(axis=-1)
 
 
+class _RunUnpickler(pickle.Unpickler):
+    """Finds this module's classes under either name it may have run as."""
+
+    def find_class(self, module, name):
+        if module in ("__main__", "continual_embedded_reber"):
+            here = sys.modules[__name__]
+            if hasattr(here, name):
+                return getattr(here, name)
+        return super().find_class(module, name)
+
+
 class OnlineRun:
     """Nets = [(row, seed), ...] trained in lock-step with the paper's online protocol.
 
@@ -1250,8 +1261,10 @@ class OnlineRun:
 
     @staticmethod
     def load(path: Path) -> OnlineRun:
+        """A saved run, whether it was pickled by the script (module `__main__`) or by an
+        importer of this module."""
         with open(path, "rb") as f:
-            return pickle.load(f)
+            return _RunUnpickler(f).load()
 
     def run(self, log=None, until=None, until_step=None) -> bool:
         """Train until every net has finished (returns True) or, at the next coin-block

@@ -555,3 +555,49 @@ def test_cnto_generator_and_criterion():
     assert m.cnto_perfect(ok)
     ok[3, 99] = False
     assert not m.cnto_perfect(ok) and not m.cnto_perfect(np.ones((10, 99), dtype=bool))
+
+
+def test_paper_cli_resumes_from_its_checkpoint(tmp_path):
+    """The paper preset's CLI, stopped by Ctrl-C after a checkpoint and run again with the
+    same arguments, resumes and writes the records of an uninterrupted run."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from helpers import script_env
+    args = ["--preset", "paper", "--seeds", "0-1", "--jobs", "1", "--variants",
+            "forget,no_forget", "--max-symbols", "12000", "--max-streams", "20000",
+            "--test-len", "300", "--checkpoint-every", "0.1", "--quiet"]
+    script = str(FOLDER / "continual_embedded_reber.py")
+    whole = run_script(FOLDER / "continual_embedded_reber.py",
+                       args + ["--outdir", str(tmp_path / "a")], timeout=120)
+    assert whole.returncode == 0, whole.stderr
+    out = tmp_path / "b"
+    proc = subprocess.Popen([sys.executable, script, *args, "--outdir", str(out)],
+                            cwd=str(ROOT), env=script_env(), start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    t0 = time.time()
+    while not (out / "checkpoint_1of1.pkl").exists() and proc.poll() is None:
+        assert time.time() - t0 < 60
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGINT)
+    proc.communicate(timeout=30)
+    interrupted = proc.returncode == 130
+    if interrupted:
+        assert (out / "checkpoint_1of1.pkl").exists() and not (out / "results.json").exists()
+    again = run_script(FOLDER / "continual_embedded_reber.py", args + ["--outdir", str(out)],
+                       timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert not (out / "checkpoint_1of1.pkl").exists()
+    a = json.loads((tmp_path / "a" / "results.json").read_text())
+    b = json.loads((out / "results.json").read_text())
+    drop = ("cpu_time_s",)
+    for ra, rb in zip(a["seeds"], b["seeds"], strict=True):
+        assert {k: v for k, v in ra.items() if k not in drop} == \
+            {k: v for k, v in rb.items() if k not in drop}
+    with np.load(tmp_path / "a" / "run.npz") as za, np.load(out / "run.npz") as zb:
+        assert all(np.array_equal(za[k], zb[k]) for k in za.files)
+    assert interrupted, "the run finished before Ctrl-C: make it longer"
