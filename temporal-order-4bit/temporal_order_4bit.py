@@ -1319,11 +1319,14 @@ def build_parser() -> argparse.ArgumentParser:
                     help="where results.json and run.npz go (the committed runs are written "
                          "only when named explicitly, e.g. --outdir temporal-order-4bit)")
     ap.add_argument("--quiet", action="store_true", help="no progress lines")
+    ap.add_argument("--checkpoint-dir", default=argparse.SUPPRESS,
+                    help="paper preset: where the per-trial checkpoints go (default: "
+                         "<outdir>/checkpoint; removed when the run has finished)")
     ap.add_argument("--resume", action="store_true",
-                    help="paper preset: continue from <outdir>/checkpoint/")
+                    help="paper preset: continue from the checkpoint directory")
     ap.add_argument("--status", action="store_true",
-                    help="paper preset: print the per-trial state of <outdir>/checkpoint/ "
-                         "and write its status.json; trains nothing")
+                    help="paper preset: print the per-trial state of the checkpoint "
+                         "directory and write its status.json; trains nothing")
     ap.add_argument("--task", choices=sorted(TASKS), default=argparse.SUPPRESS,
                     help="6b: 3 markers, 8 classes; 6a: 2 markers, 4 classes, 2 blocks "
                          "(default: 6b)")
@@ -1520,7 +1523,7 @@ def main(argv=None) -> int:
         ap.error("--outdir: empty path")
     cfg = config_from_args(args, ap)
     outdir = Path(args.outdir)
-    ckpt_dir = outdir / "checkpoint"
+    ckpt_dir = Path(getattr(args, "checkpoint_dir", outdir / "checkpoint"))
     if args.status:
         if not ckpt_dir.is_dir():
             ap.error(f"--status: no checkpoint in {outdir}")
@@ -1536,7 +1539,10 @@ def main(argv=None) -> int:
     if online:
         if not args.resume and ckpt_dir.is_dir() and any(ckpt_dir.glob("seed*.npz")):
             ap.error(f"{ckpt_dir} holds a checkpoint: continue it with --resume or remove it")
-        ckpt_dir.mkdir(exist_ok=True)
+        try:
+            ckpt_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            ap.error(f"--checkpoint-dir {str(ckpt_dir)!r}: {e.strerror or e}")
         n_groups = min(args.jobs, len(args.seeds))
         jobs = [(cfg, args.seeds[i::n_groups], args.quiet, ckpt_dir, args.resume)
                 for i in range(n_groups)]
