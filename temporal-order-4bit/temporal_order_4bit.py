@@ -120,6 +120,9 @@ class Config:
     snapshot_every: int = 1024       # first snapshot interval (doubles to keep <= 32)
     max_snapshots: int = 32          # snapshots kept for the GIF
     log_every_s: float = 5.0         # progress line interval (seconds)
+    lr_rnn: float = 0.0              # the RNN's own learning rate (0 = cfg.lr)
+    clip: float = 0.0                # gradient-norm clipping before each update (0 = none)
+    rnn_backward: str = "kernel"     # RNN backward dtype: "kernel" or "float64"
     block_seqs: int = 256            # online: training sequences drawn per trial at a time
     checkpoint_every_s: float = 600.0  # online: seconds between checkpoints (--outdir/checkpoint)
 
@@ -434,7 +437,11 @@ def _collect_lstm_grads(params, z, da, cfg):
 
 
 def rnn_backward(params: dict, cache: dict, batch: dict, cfg: Config) -> dict:
+    """Full BPTT through the tanh RNN; cfg.rnn_backward "float64" runs it in float64
+    whatever the kernel dtype (the vanishing error would reach float32 subnormals)."""
     z, hseq, w, lengths = cache["z"], cache["h"], cache["w"], cache["lengths"]
+    if cfg.rnn_backward == "float64":
+        z, hseq, w = z.astype(np.float64), hseq.astype(np.float64), w.astype(np.float64)
     t_max, bsz = z.shape[0], z.shape[1]
     hd = cfg.hidden
     dw_out, dfeat = _output_backward(params, cache, batch)
@@ -600,8 +607,23 @@ def test_set(cfg: Config, seed: int) -> dict:
 # ---------------------------------------------------------------------------------------
 # Training
 # ---------------------------------------------------------------------------------------
+def _lr(cfg: Config) -> float:
+    """The learning rate of cfg.model (the RNN may have its own, cfg.lr_rnn)."""
+    return cfg.lr_rnn if cfg.model == "rnn" and cfg.lr_rnn > 0 else cfg.lr
+
+
 def _make_optimizer(params, cfg: Config):
-    return Adam(params, cfg.lr) if cfg.optimizer == "adam" else SGD(params, cfg.lr)
+    lr = _lr(cfg)
+    return Adam(params, lr) if cfg.optimizer == "adam" else SGD(params, lr)
+
+
+def clip_grads(grads: dict, max_norm: float) -> float:
+    """Scale grads in place to a global norm of at most max_norm; returns the norm."""
+    norm = math.sqrt(sum(float(np.sum(g * g)) for g in grads.values()))
+    if norm > max_norm:
+        for g in grads.values():
+            g *= max_norm / norm
+    return norm
 
 
 def train(cfg: Config, seed: int, log=None) -> dict:
@@ -645,6 +667,8 @@ def train(cfg: Config, seed: int, log=None) -> dict:
                                      f"(after {seen} sequences), seed {seed}, {cfg.model}")
         errs = _rule_errors(y, batch["d"], cfg)
         ok = correct(y, batch["d"], cfg.tol)
+        if cfg.clip > 0:
+            clip_grads(grads, cfg.clip)
         opt.step(params, grads)
         seen += bsz
         seq_steps += int(batch["x"].shape[0]) * bsz
@@ -677,7 +701,7 @@ def train(cfg: Config, seed: int, log=None) -> dict:
         in_attempt = seen - attempt_start
         if (cfg.lr_drop_after > 0 and in_attempt >= cfg.lr_drop_after and not lr_dropped
                 and seen < cfg.budget):
-            opt.lr = cfg.lr * cfg.lr_drop                     # once per attempt
+            opt.lr = _lr(cfg) * cfg.lr_drop                   # once per attempt
             lr_dropped = True
             lr_drop_at.append(seen)
             if log is not None:
@@ -976,7 +1000,7 @@ def train_online(cfg: Config, seeds: list, log=None, ckpt_dir: Path | None = Non
     ckpt_dir, every trial's state is saved there every cfg.checkpoint_every_s seconds and
     when it finishes; resume=True continues from those files (bit-identically)."""
     if cfg.model != "lstm" or cfg.gradient != "truncated" or cfg.optimizer != "sgd" \
-            or cfg.batch != 1 or cfg.restarts or cfg.lr_drop_after:
+            or cfg.batch != 1 or cfg.restarts or cfg.lr_drop_after or cfg.clip:
         raise ValueError("the online procedure is the paper's: lstm, sgd, batch 1, "
                          "truncated gradient, no restarts, no lr drop")
     trials = []
@@ -1338,6 +1362,14 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--lr", type=_positive(float), default=argparse.SUPPRESS,
                     help="learning rate (default: the preset's: modern 6e-2, paper 0.1 for "
                          "6b and 0.5 for 6a)")
+    ap.add_argument("--lr-rnn", type=_positive(float), default=argparse.SUPPRESS,
+                    help="the tanh RNN's own learning rate (default: --lr)")
+    ap.add_argument("--clip", type=_positive(float), default=argparse.SUPPRESS,
+                    help="clip the gradient's global norm to this before each update "
+                         "(default: no clipping)")
+    ap.add_argument("--rnn-backward", choices=["kernel", "float64"], default=argparse.SUPPRESS,
+                    help="dtype of the RNN's backward pass: the kernel's, or float64 (no "
+                         "float32 subnormals) (default: kernel)")
     ap.add_argument("--batch", type=_positive(int), default=argparse.SUPPRESS,
                     help=f"sequences per update ({_PRESET})")
     ap.add_argument("--budget", type=_positive(int), default=argparse.SUPPRESS,
@@ -1381,7 +1413,8 @@ _OVERRIDES = (("optimizer", "optimizer"), ("lr", "lr"), ("batch", "batch"),
               ("time_limit_min", "time_limit_min"), ("dtype", "kernel_dtype"),
               ("restarts", "restarts"), ("restart_after", "restart_after"),
               ("lr_drop_after", "lr_drop_after"), ("lr_drop", "lr_drop"),
-              ("checkpoint_every_s", "checkpoint_every_s"))
+              ("checkpoint_every_s", "checkpoint_every_s"), ("lr_rnn", "lr_rnn"),
+              ("clip", "clip"), ("rnn_backward", "rnn_backward"))
 
 
 def config_from_args(args, ap) -> Config:
@@ -1406,7 +1439,8 @@ def config_from_args(args, ap) -> Config:
     if cfg.procedure == "online":
         bad = [k for k, want in (("variants", ("lstm",)), ("optimizer", "sgd"), ("batch", 1),
                                  ("gradient", "truncated"), ("restarts", 0),
-                                 ("lr_drop_after", 0)) if getattr(cfg, k) != want]
+                                 ("lr_drop_after", 0), ("clip", 0.0))
+               if getattr(cfg, k) != want]
         if bad:
             ap.error(f"the paper preset is the paper's procedure; it cannot change "
                      f"{', '.join('--' + k.replace('_', '-') for k in bad)}")

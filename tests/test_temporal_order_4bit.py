@@ -506,3 +506,25 @@ def test_results_contract_functions():
     rows = tob.overview(res, None)
     assert rows[0]["ours_paper"] is None and 0 <= rows[0]["ours_modern"] <= 1
     assert "|" not in tob.headline(res)
+
+
+def test_clip_and_the_rnn_float64_backward():
+    g = {"a": np.array([3.0, 0.0]), "b": np.array([[4.0]])}
+    assert tob.clip_grads(g, 1.0) == 5.0
+    assert np.isclose(np.sqrt(sum(np.sum(v * v) for v in g.values())), 1.0)
+    small = {"a": np.array([0.1])}
+    tob.clip_grads(small, 1.0)
+    assert small["a"][0] == 0.1                                        # below the cap: kept
+    cfg = dataclasses.replace(tob.PRESETS["modern"], model="rnn")
+    rng = np.random.default_rng(2)
+    p = tob.init_params(cfg, rng)
+    batch = tob.sample_batch(cfg, rng)
+    want = tob.loss_and_grads(p, batch, cfg)[1]                        # float64 throughout
+    f32 = tob._loss_and_grads(p, batch, dataclasses.replace(cfg, rnn_backward="float64"),
+                              np.float32)[1]
+    for k in want:
+        assert f32[k].dtype == np.float64
+        assert np.allclose(f32[k], want[k], rtol=1e-4, atol=1e-7)
+    ap = tob.build_parser()
+    c = tob.config_from_args(ap.parse_args(["--lr-rnn", "0.01", "--clip", "1"]), ap)
+    assert tob._lr(dataclasses.replace(c, model="rnn")) == 0.01 and tob._lr(c) == c.lr
