@@ -528,3 +528,30 @@ def test_clip_and_the_rnn_float64_backward():
     ap = tob.build_parser()
     c = tob.config_from_args(ap.parse_args(["--lr-rnn", "0.01", "--clip", "1"]), ap)
     assert tob._lr(dataclasses.replace(c, model="rnn")) == 0.01 and tob._lr(c) == c.lr
+
+
+_WORDS = {0: "No", 1: "One", 2: "Two", 3: "Three", 4: "Four", 5: "Five", 6: "Six",
+          7: "Seven", 8: "Eight", 9: "Nine", 10: "Ten"}
+
+
+def test_readme_prose_quotes_the_committed_modern_run():
+    import json
+    res = json.loads((FOLDER / "results.json").read_text())
+    text = " ".join((FOLDER / "README.md").read_text().split())
+    s, r = res["summary"]["lstm"], res["summary"]["rnn"]
+    st, tw = s["sequences_to_solve"], s["test_wrong"]
+    assert f"median of **{st['median']:,.0f}** sequences ({st['min']:,.0f}–{st['max']:,.0f})" \
+        in text
+    assert f"median of **{tw['median']:.0f} of 2560** test sequences wrong (max {tw['max']:.0f})" \
+        in text
+    assert f"{_WORDS[s['first_attempt_solved']]} first attempts solved" in text
+    assert f"{s['runs_solved']} of {s['n_runs']} runs" in text
+    seed8 = next(x for x in res["seeds"] if x["variant"] == "lstm" and x["seed"] == 8)
+    at = seed8["restart_at"][0]
+    assert f"restart at {at:,}" in text
+    assert f"second solved {seed8['sequences_to_solve'] - at:,} sequences later" in text
+    assert f"discarded first attempt got {seed8['attempts'][0]['test_wrong']:,}" in text
+    assert f"RNN solves {r['solved']} of {r['n_seeds']}" in text
+    assert f"accuracy {r['test_accuracy']['median']:.3f} median" in text
+    assert (f"{r['test_output_spread']['median']:.3f} median, against "
+            f"{s['test_output_spread']['median']:.2f} for the LSTM") in text
