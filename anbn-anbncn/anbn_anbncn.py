@@ -1417,6 +1417,7 @@ def main(argv=None) -> int:
     if cfg.checkpoint_every_s > 0:
         ckpt_dir = outdir / "checkpoints"
         ckpt_dir.mkdir(exist_ok=True)
+    git = git_state()  # the tree the run starts from (the code that runs)
     jobs = [(cfg, lang, model, seed, args.quiet, ckpt_dir) for lang, model in run_list(cfg)
             for seed in args.seeds]
     cost = {"anbmBmAn": 3, "anbncn": 2, "anbn": 1}
@@ -1472,7 +1473,7 @@ def main(argv=None) -> int:
         "env": {"python": platform.python_version(), "numpy": np.__version__,
                 "platform": platform.platform(),
                 "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS"), "jobs": args.jobs,
-                **git_state()},
+                **git},
         "wallclock_s": wall,
         "paper_reference": {
             "criterion": "a string is accepted iff every step's thresholded outputs equal "
