@@ -111,9 +111,9 @@ PRESETS = {
     "modern": Config(),
     # The paper's procedure as far as known: one net per trial, online momentum SGD
     # (lr 1e-5, momentum 0.99), no penalty, no restarts, stop when the training set is
-    # accepted; budget: 100,000 training strings per trial (the paper's budget is [?]).
+    # accepted; budget: 20,000 training strings per trial (the paper's budget is [?]).
     "paper": Config(languages=("anbn", "anbncn"), models=("peephole",), restarts=1,
-                    updates=100_000, language_budget=(), optimizer="sgd", lr=1e-5,
+                    updates=20_000, language_budget=(), optimizer="sgd", lr=1e-5,
                     momentum=0.99, online=True, stop_when_solved=True, sat_penalty=0.0,
                     init_scale=0.1, n_curve=100, checkpoint_every_s=120.0),
     "quick": Config(languages=("anbn", "anbmBmAn"), models=("peephole", "rnn"),
