@@ -88,13 +88,18 @@ class Config:
     rnn_hidden_per_cell: int = 4  # tanh-RNN hidden units per LSTM cell of the language
     init_scale: float = 1.0  # weights and biases drawn from U[-init_scale, init_scale]
     forget_bias: float = 2.0  # added to the forget-gate bias at init (remember by default)
-    optimizer: str = "adam"  # "adam" or "sgd" (momentum SGD, the paper's)
+    optimizer: str = "adam"  # "adam", "sgd" (momentum SGD, the paper's) or "dekf" (the
+    # decoupled extended Kalman filter of the follow-ups: online, one net, LSTM only)
     lr: float = 0.01  # learning rate
     momentum: float = 0.99  # momentum for optimizer "sgd" (paper: 0.99)
     online: bool = False  # True: one update per training string (the paper's online
     # training, strings in a fresh random order each epoch); False: full-batch updates
     stop_when_solved: bool = False  # stop once every training string is accepted (checked
     # after every epoch over the training set: the paper's stopping rule)
+    dekf_p0: float = 100.0  # DEKF: initial covariance P_i = dekf_p0 * I per weight group [?]
+    dekf_r: tuple = (100.0, 3.0)  # DEKF: measurement noise R, annealed first -> second [?]
+    dekf_q: tuple = (1e-2, 1e-6)  # DEKF: process noise Q, annealed first -> second [?]
+    dekf_anneal: int = 1000  # DEKF: strings over which R and Q are annealed [?]
     gradient: str = "full"  # "full" BPTT, or "truncated": no error flows back through the
     # peepholes into the cell state (the 2002 peephole paper's rule)
     sat_penalty: float = 0.1  # weight of the gate-saturation penalty (0 = plain training)
@@ -122,7 +127,10 @@ PRESETS = {
                     language_budget=(("anbmBmAn", 2, 30, 0.03),)),
 }
 # The committed runs of each preset: {preset: {subdir: extra argv}} (SPEC section 2).
-RUNS = {"modern": {".": []}, "paper": {"paper": ["--preset", "paper"]},
+RUNS = {"modern": {".": []},
+        "paper": {"paper": ["--preset", "paper"],
+                  "paper_dekf": ["--preset", "paper", "--optimizer", "dekf", "--updates",
+                                 "10000"]},
         "quick": {".": ["--preset", "quick"]}}
 
 
@@ -747,6 +755,169 @@ def sweep_metrics(accepted: np.ndarray, language: str) -> dict:
 
 
 # ---------------------------------------------------------------------------------------
+# The decoupled extended Kalman filter (DEKF) trainer of the Kalman-filter follow-ups
+# ---------------------------------------------------------------------------------------
+def flat_layout(params: dict) -> dict:
+    """{name: index array of the name's entries (one net's shape) in the flat weight vector}."""
+    out, k = {}, 0
+    for name, v in params.items():
+        n = v[0].size
+        out[name] = np.arange(k, k + n).reshape(v[0].shape)
+        k += n
+    return out
+
+
+def flatten(params: dict) -> np.ndarray:
+    """One net's (restart 0's) weights as a flat vector, in params order."""
+    return np.concatenate([v[0].ravel() for v in params.values()])
+
+
+def unflatten(theta: np.ndarray, like: dict) -> dict:
+    out, k = {}, 0
+    for name, v in like.items():
+        n = v[0].size
+        out[name] = theta[k:k + n].reshape((1, *v.shape[1:])).copy()
+        k += n
+    return out
+
+
+def dekf_groups(params: dict) -> list:
+    """Weight groups of the DEKF, one per unit: every gate / cell-input unit j of the
+    LSTM (its input, recurrent and bias weights, plus its cell's peephole for i, f, o) and
+    every output unit k (its weights from the cells, the input shortcut and its bias)."""
+    lay = flat_layout(params)
+    G = params["W_x"].shape[-1]
+    H = G // 4
+    groups = []
+    for j in range(G):
+        idx = [lay["W_x"][:, j], lay["W_h"][:, j], lay["b"][j:j + 1]]
+        if "p" in params and j < 3 * H:
+            idx.append(lay["p"][j // H, j % H:j % H + 1])
+        groups.append(np.concatenate(idx))
+    for k in range(params["c"].shape[-1]):
+        groups.append(np.concatenate([lay["V_y"][:, k], lay["V_x"][:, k],
+                                      lay["c"][k:k + 1]]))
+    return groups
+
+
+def rtrl_init(params: dict) -> dict:
+    """Zero state and zero forward derivatives of one LSTM net (real-time recurrent
+    learning: ds_c/dw and dy^c/dw carried forward through every step)."""
+    H = params["W_x"].shape[-1] // 4
+    W = sum(v[0].size for v in params.values())
+    return {"s": np.zeros(H), "y": np.zeros(H), "S": np.zeros((H, W)), "Y": np.zeros((H, W))}
+
+
+def rtrl_step(params: dict, lay: dict, st: dict, x: int):
+    """One forward step of net 0 on input symbol x with the exact forward derivatives.
+
+    Returns (out (K,) sigmoid outputs, J (K, W) = d out / d w, the new state). The
+    derivatives are the full ones (through peepholes, gates and recurrent weights), so
+    carried over a string they equal the derivative of the outputs of `forward`.
+    """
+    p = {k: v[0] for k, v in params.items()}
+    W_x, W_h, b = p["W_x"], p["W_h"], p["b"]
+    G = W_x.shape[-1]
+    H = G // 4
+    peep = "p" in p
+    s0, y0, S0, Y0 = st["s"], st["y"], st["S"], st["Y"]
+    rows = np.arange(G)
+    z = W_x[x] + b + y0 @ W_h
+    dz = W_h.T @ Y0  # (G, W): through y^c_{t-1}
+    dz[rows, lay["W_x"][x]] += 1.0
+    dz[rows, lay["b"]] += 1.0
+    for h in range(H):
+        dz[rows, lay["W_h"][h]] += y0[h]
+    zi, zf, zo, zg = z[:H].copy(), z[H:2 * H].copy(), z[2 * H:3 * H].copy(), z[3 * H:]
+    dzi, dzf, dzo, dzg = dz[:H], dz[H:2 * H], dz[2 * H:3 * H], dz[3 * H:]
+    hr = np.arange(H)
+    if peep:
+        zi += p["p"][0] * s0
+        zf += p["p"][1] * s0
+        dzi = dzi + p["p"][0][:, None] * S0
+        dzi[hr, lay["p"][0]] += s0
+        dzf = dzf + p["p"][1][:, None] * S0
+        dzf[hr, lay["p"][1]] += s0
+    i, f, g = sigmoid(zi), sigmoid(zf), np.tanh(zg)
+    s = f * s0 + i * g
+    S = ((f * (1 - f) * s0)[:, None] * dzf + f[:, None] * S0
+         + (i * (1 - i) * g)[:, None] * dzi + (i * (1 - g * g))[:, None] * dzg)
+    if peep:
+        zo += p["p"][2] * s
+        dzo = dzo + p["p"][2][:, None] * S
+        dzo[hr, lay["p"][2]] += s
+    o = sigmoid(zo)
+    hs = np.tanh(s)
+    y = o * hs
+    Y = (o * (1 - o) * hs)[:, None] * dzo + (o * (1 - hs * hs))[:, None] * S
+    u = y @ p["V_y"] + p["V_x"][x] + p["c"]
+    K = u.size
+    du = p["V_y"].T @ Y
+    kr = np.arange(K)
+    for h in range(H):
+        du[kr, lay["V_y"][h]] += y[h]
+    du[kr, lay["V_x"][x]] += 1.0
+    du[kr, lay["c"]] += 1.0
+    out = sigmoid(u)
+    J = (out * (1 - out))[:, None] * du
+    return out, J, {"s": s, "y": y, "S": S, "Y": Y}
+
+
+def dekf_update(theta, Ps, groups, J, err, R: float, Q: float):
+    """One DEKF update (in place on theta and the group covariances Ps).
+
+    With H_i = J[:, group i]^T: A = (R I + sum_i H_i^T P_i H_i)^-1, K_i = P_i H_i A,
+    w_i += K_i err, P_i <- P_i - K_i H_i^T P_i + Q I.
+    """
+    Kdim = err.size
+    Hs = [J[:, g].T for g in groups]  # (n_i, K)
+    PH = [P @ Hm for P, Hm in zip(Ps, Hs, strict=True)]
+    A = np.linalg.inv(R * np.eye(Kdim) + sum(Hm.T @ ph for Hm, ph in zip(Hs, PH,
+                                                                        strict=True)))
+    for gi, (g, ph) in enumerate(zip(groups, PH, strict=True)):
+        Kg = ph @ A
+        theta[g] += Kg @ err
+        Ps[gi] = Ps[gi] - Kg @ ph.T + Q * np.eye(g.size)
+    return theta, Ps
+
+
+def ekf_update_dense(theta, P, J, err, R: float, Q: float):
+    """The global (dense-covariance) EKF update, for the tests: K = P H (R + H^T P H)^-1."""
+    Hm = J.T
+    A = np.linalg.inv(R * np.eye(err.size) + Hm.T @ P @ Hm)
+    Kg = P @ Hm @ A
+    return theta + Kg @ err, P - Kg @ Hm.T @ P + Q * np.eye(theta.size)
+
+
+def dekf_noise(cfg: Config, strings_seen: int):
+    """(R, Q) after strings_seen training strings: annealed linearly from the first value
+    to the second over cfg.dekf_anneal strings, then held."""
+    a = min(1.0, strings_seen / max(cfg.dekf_anneal, 1))
+    (r0, r1), (q0, q1) = cfg.dekf_r, cfg.dekf_q
+    return r0 + a * (r1 - r0), q0 + a * (q1 - q0)
+
+
+def dekf_init(params: dict, cfg: Config) -> dict:
+    groups = dekf_groups(params)
+    return {"groups": groups, "P": [cfg.dekf_p0 * np.eye(g.size) for g in groups]}
+
+
+def dekf_string(params: dict, kf: dict, string: dict, R: float, Q: float) -> dict:
+    """Train net 0 on one string with the DEKF, one update per time step (online): the
+    forward step with its Jacobian (`rtrl_step`), then `dekf_update` with the error
+    target - output. Returns the new params (the filter state kf is updated in place)."""
+    lay = flat_layout(params)
+    theta = flatten(params)
+    st = rtrl_init(params)
+    sym, target = string["sym"][:, 0], string["target"][:, 0].astype(np.float64)
+    for t in range(sym.size):
+        out, J, st = rtrl_step(params, lay, st, int(sym[t]))
+        theta, kf["P"] = dekf_update(theta, kf["P"], kf["groups"], J, target[t] - out, R, Q)
+        params = unflatten(theta, params)
+    return params
+
+
+# ---------------------------------------------------------------------------------------
 # Training
 # ---------------------------------------------------------------------------------------
 def per_net_loss(params: dict, batch: dict, cfg: Config, penalised: bool) -> np.ndarray:
@@ -851,7 +1022,15 @@ def train_one(cfg: Config, language: str, model: str, seed: int, log=None,
             b = singles[int(st["order"][step % n_str])]
         else:
             b = batch
-        L, grads = loss_and_grads(params, b, rcfg if on else plain_cfg)
+        if cfg.optimizer == "dekf":
+            if st.get("kf") is None:
+                st["kf"] = dekf_init(params, rcfg)
+            R, Q = dekf_noise(rcfg, step)
+            params = dekf_string(params, st["kf"], b, R, Q)
+            st["params"] = params
+            L, grads = loss(params, b, plain_cfg), None
+        else:
+            L, grads = loss_and_grads(params, b, rcfg if on else plain_cfg)
         if not np.isfinite(L):
             raise FloatingPointError(
                 f"{language}/{model} seed {seed}: non-finite loss at update {step}")
@@ -859,7 +1038,7 @@ def train_one(cfg: Config, language: str, model: str, seed: int, log=None,
             st["curve_steps"].append(step)
             st["curve_loss"].append(per_net_loss(params, batch, rcfg, on))
         act = st["active"].astype(np.float64)
-        for k in params:
+        for k in params if grads is not None else ():
             shape = (P,) + (1,) * (params[k].ndim - 1)
             a_k = act.reshape(shape)
             if cfg.optimizer == "adam":
@@ -1083,12 +1262,13 @@ def _budget(cfg: dict, language: str):
 
 
 # What the papers report, by their own criterion (no per-trial success rates are given
-# in the public copies for the gradient runs; the follow-up gives a range).
+# in the public copies; the follow-ups give a range).
 PAPER_NUMBERS = {
-    "anbn": "generalises beyond n ≤ 10; ranges [?]",
-    "anbncn": "generalises beyond n ≤ 10; ranges [?]; DEKF follow-up: n up to 1000 and more",
-    "anbmBmAn": "learned; ranges [?]",
+    "anbn": "beyond n ≤ 10 (ranges [?])",
+    "anbncn": "beyond n ≤ 10 (ranges [?])",
+    "anbmBmAn": "learned (ranges [?])",
 }
+DEKF_NUMBERS = {"anbn": "[?]", "anbncn": "n up to 1000 and more", "anbmBmAn": "not run"}
 LABELS = {"anbn": "a^n b^n", "anbncn": "a^n b^n c^n", "anbmBmAn": "a^n b^m B^m A^n"}
 
 
@@ -1103,8 +1283,12 @@ def _rate_cell(s: dict | None, cfg: dict, language: str) -> str:
     return txt
 
 
-def _paper_summary(paper_runs, language: str):
+def _paper_summary(paper_runs, language: str, dekf: bool = False):
+    """(summary row, config) of the language in the committed paper-procedure runs: the
+    DEKF one (optimizer dekf) or the gradient one; (None, None) if not run."""
     for res in (paper_runs or {}).values():
+        if (res["config"].get("optimizer") == "dekf") != dekf:
+            continue
         s = res["summary"].get(f"{language}/peephole")
         if s is not None:
             return s, res["config"]
@@ -1113,22 +1297,25 @@ def _paper_summary(paper_runs, language: str):
 
 def results_table(results: dict, paper_runs=None) -> str:
     """The README results table: per language the papers' numbers, ours under the paper's
-    procedure and ours modern (per seed and per run); then every variant of the modern run."""
+    procedure (momentum SGD; DEKF) and ours modern (per seed and per run); then every
+    variant of the modern run."""
     cfg = results["config"]
     summ = results["summary"]
-    rows = ["| peephole LSTM, trained on n ≤ 10 | paper | ours, paper procedure | "
-            "ours, modern: every tested string accepted (chosen net per seed; every run) |",
-            "|---|---|---|---|"]
+    rows = ["| peephole LSTM, trained on n ≤ 10; every tested string accepted | paper "
+            "(gradient descent) | ours, paper procedure (momentum SGD) | DEKF follow-up | "
+            "ours, DEKF | ours, modern (chosen net per seed; every run) |",
+            "|---|---|---|---|---|---|"]
     for lang in LANGUAGES:
         s = summ.get(f"{lang}/peephole")
         ps, pcfg = _paper_summary(paper_runs, lang)
-        if s is None and ps is None:
+        ds, dcfg = _paper_summary(paper_runs, lang, dekf=True)
+        if s is None and ps is None and ds is None:
             continue
         test = (f"grid n, m ≤ {cfg['grid_max']}" if lang == "anbmBmAn"
                 else f"n ≤ {cfg['test_max_n']:,}")
         rows.append(f"| {LABELS[lang]} ({test}) | {PAPER_NUMBERS[lang]} | "
-                    f"{_rate_cell(ps, pcfg, lang) if ps else 'not run'} | "
-                    f"{_rate_cell(s, cfg, lang)} |")
+                    f"{_rate_cell(ps, pcfg, lang)} | {DEKF_NUMBERS[lang]} | "
+                    f"{_rate_cell(ds, dcfg, lang)} | {_rate_cell(s, cfg, lang)} |")
     rows += ["", "Every variant of the modern run:", "",
              "| language / model | solved: seeds | solved: runs | e1 median (min – max) | "
              "n ≤ 10,000: seeds, runs | training strings all accepted: seeds, runs | "
@@ -1186,6 +1373,9 @@ def headline(results: dict, paper_runs=None) -> str:
         ps, _ = _paper_summary(paper_runs, lang)
         txt += (f"; paper procedure {ps['solved']}/{ps['n_seeds']}" if ps
                 else "; paper procedure not run")
+        ds, _ = _paper_summary(paper_runs, lang, dekf=True)
+        if ds:
+            txt += f"; DEKF {ds['solved']}/{ds['n_seeds']}"
         parts.append(txt)
     k = "anbmBmAn/peephole"
     if k in s:
@@ -1303,8 +1493,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help=f"comma list from {','.join(LANGUAGES)} (default: the preset's)")
     ap.add_argument("--models", type=_choice_list(MODELS),
                     help=f"comma list from {','.join(MODELS)} (default: the preset's)")
-    ap.add_argument("--optimizer", choices=("adam", "sgd"),
-                    help="adam, or sgd with momentum (the paper's) (default: the preset's)")
+    ap.add_argument("--optimizer", choices=("adam", "sgd", "dekf"),
+                    help="adam, sgd with momentum (the paper's), or dekf (the decoupled "
+                         "extended Kalman filter; online, one net per run, LSTM models "
+                         "only) (default: the preset's)")
     ap.add_argument("--gradient", choices=("full", "truncated"),
                     help="full BPTT, or truncated: no error flows back through the "
                          "peepholes into the cell state (default: the preset's)")
@@ -1345,6 +1537,12 @@ def config_from_args(args, ap) -> Config:
             "long_test_max_n": args.long_test_max_n, "gradient": args.gradient,
             "grid_max": args.grid_max, "sat_penalty": args.sat_penalty}
     cfg = dataclasses.replace(cfg, **{k: v for k, v in over.items() if v is not None})
+    if cfg.optimizer == "dekf":
+        if "rnn" in cfg.models or single(cfg, cfg.languages[0], cfg.models[0]).restarts > 1 \
+                or any(r > 1 for _, r, _, _ in cfg.language_budget):
+            ap.error("--optimizer dekf trains one LSTM net per run: use --restarts 1 and "
+                     "peephole / no_peephole models")
+        cfg = dataclasses.replace(cfg, online=True, sat_penalty=0.0)
     if cfg.test_max_n < cfg.train_max_n or cfg.grid_max < cfg.train_max_n:
         ap.error("the test range must not be below the training range "
                  f"(train n <= {cfg.train_max_n}, test n <= {cfg.test_max_n}, "
@@ -1360,6 +1558,11 @@ def _job(args):
 
 def _ignore_sigint():
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # pool workers: the parent handles Ctrl-C
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # ... and terminates them with SIGTERM
+
+
+def _sigterm(signum, frame):
+    raise KeyboardInterrupt  # `kill PID` stops a run like Ctrl-C: no worker left behind
 
 
 def _git(*args):
@@ -1401,6 +1604,14 @@ def _json_clean(x):
 
 
 def main(argv=None) -> int:
+    old = signal.signal(signal.SIGTERM, _sigterm)
+    try:
+        return _main(argv)
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def _main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     ap = build_parser()
     args = ap.parse_args(argv)

@@ -276,6 +276,7 @@ BAD = [
     ("unknown language", ["--languages", "anbn,xyz"]),
     ("unknown model", ["--models", "gru"]),
     ("zero restarts", ["--restarts", "0"]),
+    ("dekf with restarts", ["--optimizer", "dekf", "--restarts", "3"]),
 ]
 
 
@@ -453,3 +454,72 @@ def test_sigint_stops_a_parallel_run(tmp_path):
     time.sleep(0.2)
     with pytest.raises(ProcessLookupError):
         os.killpg(proc.pid, 0)  # no process of the group is left
+
+
+# ---------------------------------------------------------------------------------------
+# DEKF: forward-derivative Jacobian vs finite differences; DEKF step vs dense EKF step
+# ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("model", ["peephole", "no_peephole"])
+def test_dekf_jacobian_equals_finite_differences(model):
+    cfg = M.Config(languages=("anbncn",), models=(model,), restarts=1)
+    params = M.init_params(cfg, np.random.default_rng(0))
+    sym = M.make_strings("anbncn", [2])["sym"][:, 0]
+    lay, st = M.flat_layout(params), M.rtrl_init(params)
+    outs, Js = [], []
+    for x in sym:
+        o, J, st = M.rtrl_step(params, lay, st, int(x))
+        outs.append(o)
+        Js.append(J)
+    outs, Js = np.array(outs), np.array(Js)  # (T, K), (T, K, W)
+    theta = M.flatten(params)
+
+    def f(t):
+        return M.sigmoid(M.forward(M.unflatten(t, params), sym[:, None])["u"][:, 0, 0])
+
+    np.testing.assert_allclose(f(theta), outs, rtol=0, atol=1e-12)
+    h = 1e-6
+    for w in range(theta.size):
+        e = np.zeros_like(theta)
+        e[w] = h
+        num = (f(theta + e) - f(theta - e)) / (2 * h)
+        np.testing.assert_allclose(Js[:, :, w], num, rtol=1e-6, atol=1e-9)
+
+
+def test_dekf_step_equals_dense_ekf_step_with_block_diagonal_covariance():
+    cfg = M.Config(languages=("anbn",), models=("peephole",), restarts=1)
+    params = M.init_params(cfg, np.random.default_rng(1))
+    groups = M.dekf_groups(params)
+    W = M.flatten(params).size
+    assert sorted(np.concatenate(groups).tolist()) == list(range(W))  # a partition
+    assert len(groups) == 4 * M.CELLS["anbn"] + len(M.OUTPUTS["anbn"])  # one per unit
+    rng = np.random.default_rng(2)
+    Ps = []
+    for g in groups:
+        A = rng.normal(size=(g.size, g.size))
+        Ps.append(A @ A.T + np.eye(g.size))
+    dense = np.zeros((W, W))
+    for g, P in zip(groups, Ps, strict=True):
+        dense[np.ix_(g, g)] = P
+    lay, st = M.flat_layout(params), M.rtrl_init(params)
+    for x in (0, 1, 1):
+        _, J, st = M.rtrl_step(params, lay, st, x)
+    err = rng.normal(size=J.shape[0])
+    theta = M.flatten(params)
+    t1, P1 = M.dekf_update(theta.copy(), [P.copy() for P in Ps], groups, J, err, 3.0, 1e-4)
+    t2, P2 = M.ekf_update_dense(theta.copy(), dense, J, err, 3.0, 1e-4)
+    np.testing.assert_allclose(t1, t2, rtol=1e-12, atol=1e-14)
+    for g, P in zip(groups, P1, strict=True):
+        np.testing.assert_allclose(P, P2[np.ix_(g, g)], rtol=1e-12, atol=1e-14)
+    # with one group holding every weight, the DEKF is the dense EKF itself
+    t3, P3 = M.dekf_update(theta.copy(), [dense.copy()], [np.arange(W)], J, err, 3.0, 1e-4)
+    np.testing.assert_allclose(t3, t2, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(P3[0], P2, rtol=1e-12, atol=1e-14)
+
+
+def test_dekf_run_is_one_online_net():
+    cfg = dataclasses.replace(M.PRESETS["paper"], languages=("anbn",), optimizer="dekf",
+                              updates=200, test_max_n=30, long_test_max_n=0,
+                              checkpoint_every_s=0.0)
+    rec = M.train_one(cfg, "anbn", "peephole", 0)["records"]
+    assert len(rec) == 1 and rec[0]["n_runs"] == 1 and rec[0]["updates"] <= 200
+    assert rec[0]["sequences_seen"] == rec[0]["updates"]  # one string per update
