@@ -1240,13 +1240,15 @@ def finalize_results(results: dict) -> dict:
 def _fmt(x):
     if x is None:
         return "–"
-    return f"{x:.0f}" if float(x).is_integer() else f"{x:.3g}"
+    if float(x).is_integer():
+        return f"{x:,.0f}"
+    return f"{x:,.1f}" if abs(x) >= 10 else f"{x:.3g}"
 
 
 def _fmt_e1(x, limit):
     if x is None:
         return "–"
-    return f"> {limit}" if x > limit else _fmt(x)
+    return f"> {limit:,}" if x > limit else _fmt(x)
 
 
 def _fmt_big(x: int) -> str:
@@ -1317,9 +1319,9 @@ def results_table(results: dict, paper_runs=None) -> str:
                     f"{_rate_cell(ps, pcfg, lang)} | {DEKF_NUMBERS[lang]} | "
                     f"{_rate_cell(ds, dcfg, lang)} | {_rate_cell(s, cfg, lang)} |")
     rows += ["", "Every variant of the modern run:", "",
-             "| language / model | solved: seeds | solved: runs | e1 median (min – max) | "
-             "n ≤ 10,000: seeds, runs | training strings all accepted: seeds, runs | "
-             "restarts × updates | strings used in all |",
+             ("| language / model | solved: seeds | runs | e1 to n = 10,000: median "
+              "(min – max) | n ≤ 10,000: seeds, runs | fit training set: seeds, runs | "
+              "restarts × updates | strings in all |"),
              "|---|---|---|---|---|---|---|---|"]
     for v, s in summ.items():
         lang = v.split("/")[0]
@@ -1333,22 +1335,17 @@ def results_table(results: dict, paper_runs=None) -> str:
             e1 = (f"{_fmt_e1(s['e1_long']['median'], llim)} ({_fmt_e1(s['e1_long']['min'], llim)}"
                   f" – {_fmt_e1(s['e1_long']['max'], llim)})")
             long = f"{s['solved_long']}/{s['n_seeds']}, {s['runs_solved_long']}/{s['n_runs']}"
-        r, u, _ = _budget(cfg, lang)
+        u = _budget(cfg, lang)[1]
         per_seed = s["n_runs"] // s["n_seeds"]
         rows.append(f"| {v} | {s['solved']}/{s['n_seeds']} | {s['runs_solved']}/{s['n_runs']} "
                     f"| {e1} | {long} | {s['train_accepted_all']}/{s['n_seeds']}, "
                     f"{s['runs_train_accepted_all']}/{s['n_runs']} | "
                     f"{per_seed} × {u} | {_fmt_big(s['sequences_total'])} |")
     rows.append("")
-    rows.append(f"Solved = every tested string accepted (n ≤ {cfg['test_max_n']:,}; grid "
-                f"n, m ≤ {cfg['grid_max']}); a net that is solved is tested on to n = "
-                f"{cfg.get('long_test_max_n', 0):,}. e1 = smallest rejected n (grid: "
-                "smallest max(n, m) of a rejected pair). Seeds: the seed's chosen net; runs: "
-                "every restart of the row, each tested on its own. `<model>_plain`: restart "
-                "0, plain Adam, no penalty. `<model>`: the penalised restarts; the seed's net "
-                "is the most saturated one that accepts every training string (chosen on "
-                f"n, m ≤ {cfg['train_max_n']} only). Strings used: training strings over "
-                "every run of the row, failed runs included.")
+    rows.append(f"Solved: every tested string accepted (n ≤ {cfg['test_max_n']:,}; grid n, m "
+                f"≤ {cfg['grid_max']}). e1: smallest rejected n (grid: smallest max(n, m)). "
+                "Seeds: the seed's chosen net; runs: every net of the row on its own. "
+                "`_plain`: restart 0 (no penalty).")
     return "\n".join(rows)
 
 

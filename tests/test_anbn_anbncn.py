@@ -523,3 +523,33 @@ def test_dekf_run_is_one_online_net():
     rec = M.train_one(cfg, "anbn", "peephole", 0)["records"]
     assert len(rec) == 1 and rec[0]["n_runs"] == 1 and rec[0]["updates"] <= 200
     assert rec[0]["sequences_seen"] == rec[0]["updates"]  # one string per update
+
+
+def test_readme_prose_numbers_match_results_json():
+    """The numbers quoted in 'What it demonstrates' come from the committed results.json."""
+    import json
+
+    res = json.loads((FOLDER / "results.json").read_text())
+    text = " ".join((FOLDER / "README.md").read_text().split())
+    s = res["summary"]
+    a, c = s["anbn/peephole"], s["anbncn/peephole"]
+    fails = sorted(v for v in a["e1_long"]["values"] if v <= 10000)
+    want = [
+        f"{a['solved']} of {a['n_seeds']} seeds' nets accept every n ≤ 1000, "
+        f"{a['solved_long']} of {a['n_seeds']} every n ≤ 10,000",
+        "first fail at " + ", ".join(f"{v:,}" for v in fails),
+        f"{a['runs_solved']} of {a['n_runs']} penalised restarts accept every n ≤ 1000, "
+        f"{a['runs_solved_long']} every n ≤ 10,000",
+        f"{c['solved']} of {c['n_seeds']} (the others fail at "
+        + ", ".join(str(v) for v in sorted((v for v in c["e1"]["values"] if v <= 1000),
+                                           reverse=True)),
+        f"{c['runs_solved']} of {c['n_runs']} restarts",
+        f"median e1 {M._fmt(c['e1_long']['median'])}), yet {c['runs_solved_long']} restarts",
+        f"0/10 on both (median e1 {M._fmt(s['anbn/peephole_plain']['e1']['median'])}, "
+        f"{M._fmt(s['anbncn/peephole_plain']['e1']['median'])})",
+        f"({s['anbn/no_peephole']['runs_solved']} of 150 runs) and 0/10 "
+        f"({s['anbncn/no_peephole']['runs_solved']} of 150)",
+        f"**{res['wallclock_s']:.0f} s ({res['wallclock_s'] / 60:.1f} min) wall**",
+    ]
+    for w in want:
+        assert w in text, w
