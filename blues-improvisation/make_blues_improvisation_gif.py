@@ -22,16 +22,28 @@ import numpy as np  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from visualize_blues_improvisation import STEPS, draw_roll  # noqa: E402
+from visualize_blues_improvisation import (  # noqa: E402
+    DEFAULT_RUNDIR,
+    STEPS,
+    draw_roll,
+    load_run,
+)
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rundir", type=Path, default=HERE, help="run folder (default: folder)")
+    ap.add_argument("--rundir", type=Path, default=DEFAULT_RUNDIR,
+                    help="run folder holding results.json and run.npz "
+                         "(default: runs/blues-improvisation/ at the repo root)")
     args = ap.parse_args(argv)
-    arrays = np.load(args.rundir / "run.npz")
-    key = next(k for k in ("melody_lstm", "chords_lstm", "melody_rnn", "chords_rnn")
-               if f"{k}__snapshot_rolls" in arrays)
+    _, arrays = load_run(args.rundir, ap.prog)
+    key = next((k for k in ("melody_lstm", "chords_lstm", "melody_lstm_paper_size",
+                            "chords_lstm_paper_size", "melody_rnn", "chords_rnn")
+                if f"{k}__snapshot_rolls" in arrays), None)
+    if key is None:
+        print(f"{ap.prog}: error: run.npz in {args.rundir} holds no seed-0 training "
+              "snapshots (run seed 0)", file=sys.stderr)
+        return 2
     rolls, updates = arrays[f"{key}__snapshot_rolls"], arrays[f"{key}__snapshot_updates"]
     att_key = f"{key}__snapshot_attempts"
     attempts = arrays[att_key] if att_key in arrays else np.zeros(len(updates), dtype=int)
@@ -48,8 +60,9 @@ def main(argv=None) -> int:
         frames.append(np.asarray(fig.canvas.buffer_rgba())[..., :3].copy())
         plt.close(fig)
     durations = [700] * (len(frames) - 1) + [2500]
-    iio.imwrite(args.rundir / "blues_improvisation.gif", np.stack(frames),
-                duration=durations, loop=0)
+    path = args.rundir / "blues_improvisation.gif"
+    iio.imwrite(path, np.stack(frames), duration=durations, loop=0)
+    print(f"wrote {path}")
     return 0
 
 
