@@ -18,6 +18,9 @@ REQUIRED_RESULT_KEYS = (
     "experiment", "paper", "command", "preset", "config", "env", "wallclock_s",
     "paper_reference", "summary", "seeds",
 )
+PRESET_NAMES = ("paper", "modern", "quick")
+SPENT_KEYS = ("sequences_total", "updates_total", "symbols_total", "streams_total",
+              "strings_total")
 README_SECTIONS = (
     "Problem", "What it demonstrates", "Files", "Running", "Results", "Visualizations",
     "Deviations from the original", "Open questions / next experiments",
@@ -132,10 +135,22 @@ def validate_results(res: dict, n_seeds: int | None = None) -> None:
     assert isinstance(res["wallclock_s"], (int, float)) and res["wallclock_s"] >= 0
     assert isinstance(res["seeds"], list) and res["seeds"], "seeds must be a non-empty list"
     assert isinstance(res["summary"], dict) and res["summary"], "summary must be non-empty"
+    assert res["preset"] in PRESET_NAMES, f"preset {res['preset']!r}"
+    cmd = res["command"]
+    assert cmd[0] == "python" and cmd[1] == f"{res['experiment']}/" \
+        f"{res['experiment'].replace('-', '_')}.py", f"command must run from the repo root: {cmd}"
+    for k in ("git_commit", "git_dirty"):
+        assert k in res["env"], f"env lacks {k!r}"
     for variant, summ in res["summary"].items():
         assert isinstance(summ.get("n_seeds"), int) and summ["n_seeds"] >= 1, variant
         assert isinstance(summ.get("solved"), int), f"{variant}: solved must be an int"
         assert 0 <= summ["solved"] <= summ["n_seeds"], variant
+        for k in ("n_runs", "runs_solved"):
+            assert isinstance(summ.get(k), int), f"{variant}: {k} must be an int"
+        assert summ["n_runs"] >= summ["n_seeds"], f"{variant}: n_runs < n_seeds"
+        assert 0 <= summ["runs_solved"] <= summ["n_runs"], f"{variant}: runs_solved"
+        assert any(k in summ for k in SPENT_KEYS), \
+            f"{variant}: no total of sequences/updates spent ({', '.join(SPENT_KEYS)})"
         if n_seeds is not None:
             assert summ["n_seeds"] == n_seeds, f"{variant}: n_seeds {summ['n_seeds']}"
         metrics = [k for k, v in summ.items() if isinstance(v, dict) and "values" in v]
@@ -161,6 +176,21 @@ def run_script(path: Path, args: list[str], timeout: float = 120.0, cwd: Path | 
         [sys.executable, str(path), *args], capture_output=True, text=True,
         timeout=timeout, env=script_env(), cwd=str(cwd or ROOT),
     )
+
+
+def process_group_members(pgid: int) -> list[int]:
+    """Pids of live (non-zombie) processes whose process group is pgid (from /proc)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        fields = text.rsplit(")", 1)[1].split()
+        state, pgrp = fields[0], int(fields[2])
+        if pgrp == pgid and state != "Z":
+            out.append(int(stat.parent.name))
+    return out
 
 
 def tree_digest(folder: Path) -> dict:

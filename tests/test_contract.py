@@ -8,10 +8,17 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
 from helpers import (
+    PRESET_NAMES,
     README_SECTIONS,
     ROOT,
     assert_same_record,
@@ -22,8 +29,10 @@ from helpers import (
     load_json,
     load_script,
     module_name,
+    process_group_members,
     readme_sections,
     run_script,
+    script_env,
     tree_digest,
     validate_results,
 )
@@ -47,11 +56,18 @@ def _gradcheck_params():
 @pytest.mark.parametrize("folder", FOLDERS, ids=IDS)
 def test_module_contract(folder):
     mod = load_experiment(folder)
-    for attr in ("Config", "PRESETS", "init_params", "loss_and_grads", "loss", "sample_batch",
-                 "GRADCHECK_CASES", "train", "results_table", "headline", "main"):
+    for attr in ("Config", "PRESETS", "RUNS", "init_params", "loss_and_grads", "loss",
+                 "sample_batch", "GRADCHECK_CASES", "train", "results_table", "headline",
+                 "finalize_results", "overview", "main"):
         assert hasattr(mod, attr), f"{folder.name}: missing {attr}"
     assert mod.__doc__ and len(mod.__doc__) > 100, "module docstring: citation, claim, command"
-    assert {"paper", "quick"} <= set(mod.PRESETS)
+    assert set(mod.PRESETS) == set(PRESET_NAMES), f"PRESETS must be {PRESET_NAMES}"
+    assert set(mod.RUNS) == set(PRESET_NAMES), f"RUNS must name the runs of {PRESET_NAMES}"
+    assert "." in mod.RUNS["modern"], "the modern run is the folder-root run"
+    assert all(sub.startswith("paper") for sub in mod.RUNS["paper"]), "paper runs: paper*/"
+    for runs in mod.RUNS.values():
+        for args in runs.values():
+            assert "--outdir" not in args and "--jobs" not in args, "run_all sets these"
     assert len(mod.GRADCHECK_CASES) >= 1
     for _name, cfg in mod.GRADCHECK_CASES:
         params = mod.init_params(cfg, np.random.default_rng(0))
@@ -116,6 +132,10 @@ def test_cli_quick_run(quick_run):
     res = load_json(quick_run["out"] / "results.json")
     validate_results(res)
     assert res["preset"] == "quick"
+    wrote = {ln.split(" ", 1)[1].strip() for ln in r.stdout.splitlines()
+             if ln.startswith("wrote ")}
+    for name in ("results.json", "run.npz"):
+        assert str(quick_run["out"] / name) in wrote, f"no 'wrote PATH' line for {name}"
     assert sorted({s["seed"] for s in res["seeds"]}) == [0, 1]
     assert (quick_run["out"] / "run.npz").is_file()
     # the README table and the catalog cell render from a fresh run (every variant in it)
@@ -156,6 +176,8 @@ def test_source_folder_untouched(quick_run):
 BAD_ARGS = [
     ("empty seed range", ["--seeds", "5-2"]),
     ("negative seed", ["--seeds", "-1"]),
+    ("repeated seed", ["--seeds", "1,1"]),
+    ("empty outdir", ["--outdir", ""]),
     ("zero jobs", ["--jobs", "0"]),
     ("zero lr", ["--lr", "0"]),
     ("negative lr", ["--lr", "-0.1"]),
@@ -191,6 +213,133 @@ def assert_clean_usage_error(r, label):
     assert len(errs) == 1, f"{label}: want one error line, got\n{r.stderr}"
 
 
+@pytest.mark.parametrize("folder", FOLDERS, ids=IDS)
+def test_help_shows_one_default_per_flag(folder):
+    m = module_name(folder)
+    for script in (f"{m}.py", f"visualize_{m}.py", f"make_{m}_gif.py"):
+        r = run_script(folder / script, ["--help"], timeout=60)
+        assert r.returncode == 0, r.stderr
+        text = " ".join(r.stdout.split())
+        assert "default: None" not in text, f"{script}: '(default: None)' in --help"
+        entries = re.split(r" (?=-{1,2}[a-z])", text.split("options:", 1)[-1])
+        for e in entries:
+            assert e.count("default") <= 1, f"{script}: two defaults in {e!r}"
+    r = run_script(folder / f"{m}.py", ["--help"], timeout=60)
+    assert f"runs/{folder.name}" in "".join(r.stdout.split()), \
+        "--outdir must default to runs/<folder>/ and say so"
+
+
+@pytest.mark.parametrize("folder", FOLDERS, ids=IDS)
+def test_sigint_stops_a_parallel_run(folder, tmp_path):
+    """Ctrl-C (SIGINT to the process group) -> exit 130 within 2 s, nothing written,
+    no worker left behind."""
+    out = tmp_path / "out"
+    cmd = [sys.executable, str(folder / f"{module_name(folder)}.py"), "--preset", "modern",
+           "--seeds", "0-3", "--jobs", "2", "--outdir", str(out), "--quiet"]
+    proc = subprocess.Popen(cmd, cwd=str(ROOT), env=script_env(), start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(4.0)                      # past start-up: workers are training
+        if proc.poll() is not None:
+            pytest.fail(f"the modern run ended within 4 s (exit {proc.returncode}): cannot "
+                        f"test SIGINT\n{proc.stderr.read()[-2000:]}")
+        assert len(process_group_members(proc.pid)) >= 2, "no worker processes started"
+        t0 = time.perf_counter()
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            _, err = proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            pytest.fail("still running 10 s after SIGINT")
+        took = time.perf_counter() - t0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, f"exit {proc.returncode}\n{err[-2000:]}"
+    assert took <= 2.0, f"took {took:.1f} s to stop"
+    assert "Traceback" not in err, err[-2000:]
+    time.sleep(0.3)
+    left = process_group_members(proc.pid)
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"worker processes left behind: {left}"
+    for name in ("results.json", "run.npz"):
+        assert not (out / name).exists(), f"{name} written after SIGINT"
+
+
+@pytest.mark.parametrize("folder", FOLDERS, ids=IDS)
+def test_merged_split_run_equals_single_run(folder, quick_run_0_3, tmp_path):
+    """seeds 0-1 and 2-3 run apart and merged equal the run over 0-3 (timing aside)."""
+    m = module_name(folder)
+    parts = []
+    for seeds in ("0-1", "2-3"):
+        d = tmp_path / seeds
+        r = run_script(folder / f"{m}.py", ["--preset", "quick", "--seeds", seeds, "--jobs",
+                                            "2", "--outdir", str(d), "--quiet"], timeout=180)
+        assert r.returncode == 0, r.stderr[-2000:]
+        parts.append(str(d))
+    merged = tmp_path / "merged"
+    r = run_script(ROOT / "tools" / "merge_runs.py", [*parts, "--outdir", str(merged)])
+    assert r.returncode == 0, r.stderr[-2000:]
+    single = quick_run_0_3[folder.name]
+    a, b = load_json(merged / "results.json"), load_json(single / "results.json")
+    validate_results(a)
+    for res in (a, b):
+        for key in ("command", "env", "merged_from"):
+            res.pop(key, None)
+    assert_same_record(a, b, "results")
+    with np.load(merged / "run.npz") as za, np.load(single / "run.npz") as zb:
+        assert sorted(za.files) == sorted(zb.files), "run.npz keys differ"
+        for k in za.files:
+            assert np.array_equal(za[k], zb[k], equal_nan=True), f"run.npz[{k!r}] differs"
+
+
+@pytest.fixture(scope="module")
+def quick_run_0_3(tmp_path_factory):
+    """{folder name: outdir} of the quick preset over seeds 0-3, made once per folder."""
+    class Runs(dict):
+        def __missing__(self, name):
+            folder = ROOT / name
+            out = tmp_path_factory.mktemp(f"{name}-0-3")
+            r = run_script(folder / f"{module_name(folder)}.py",
+                           ["--preset", "quick", "--seeds", "0-3", "--jobs", "2",
+                            "--outdir", str(out), "--quiet"], timeout=240)
+            assert r.returncode == 0, r.stderr[-2000:]
+            self[name] = out
+            return out
+
+    return Runs()
+
+
+def _other_experiment(folder):
+    others = [f for f in FOLDERS if f != folder and (f / "results.json").is_file()]
+    return others[0] if others else None
+
+
+@pytest.mark.parametrize("folder", FOLDERS, ids=IDS)
+def test_figure_scripts_refuse_bad_rundir(folder, tmp_path):
+    import shutil
+
+    m = module_name(folder)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    cases = [("missing", tmp_path / "missing"), ("empty", empty)]
+    other = _other_experiment(folder)
+    if other is not None:
+        wrong = tmp_path / "other"
+        wrong.mkdir()
+        for name in ("results.json", "run.npz"):
+            if (other / name).is_file():
+                shutil.copy(other / name, wrong / name)
+        cases.append(("other experiment's run", wrong))
+    for script in (f"visualize_{m}.py", f"make_{m}_gif.py"):
+        for label, d in cases:
+            before = tree_digest(d) if d.exists() else None
+            r = run_script(folder / script, ["--rundir", str(d)], timeout=60)
+            assert_clean_usage_error(r, f"{script} on {label} rundir")
+            assert (tree_digest(d) if d.exists() else None) == before, \
+                f"{script} wrote into the {label} rundir"
+
+
 # ---------------------------------------------------------------------------------------
 # Docs tell the truth
 # ---------------------------------------------------------------------------------------
@@ -209,12 +358,21 @@ def test_readme_results_table_in_sync(folder):
     mod = load_experiment(folder)
     res = load_json(res_path)
     validate_results(res)
-    assert res["preset"] == "paper", "committed results.json must come from the headline run"
+    assert res["preset"] == "modern", "the folder-root results.json is the modern headline"
     assert len({s["seed"] for s in res["seeds"]}) >= 10, "a headline needs >= 10 seeds"
+    paper_runs = {}
+    for sub in sorted(folder.glob("paper*")):
+        if (sub / "results.json").is_file():
+            paper_runs[sub.name] = load_json(sub / "results.json")
+            validate_results(paper_runs[sub.name])
+            assert paper_runs[sub.name]["preset"] == "paper", f"{sub.name}/ holds a paper run"
     text = (folder / "README.md").read_text()
     table = between_markers(text, "results")
     assert table is not None, "README lacks <!-- results --> ... <!-- /results -->"
-    assert table == mod.results_table(res).strip(), "run `python tools/sync_tables.py`"
+    want = mod.results_table(res, paper_runs).strip()
+    for block in text.split("<!-- results -->")[1:]:
+        assert block.split("<!-- /results -->", 1)[0].strip() == want, \
+            "run `python tools/sync_tables.py`"
     for name in ("run.npz", f"{module_name(folder)}.gif"):
         assert (folder / name).is_file(), f"headline run artifact {name} not committed"
     assert list((folder / "viz").glob("*.png")), "headline figures not committed"
@@ -235,3 +393,72 @@ def test_results_json_is_plain_json():
             json.loads(p.read_text())  # no NaN/Infinity tokens sneak in unnoticed
             assert "NaN" not in p.read_text() and "Infinity" not in p.read_text(), p
 
+
+
+FORBIDDEN_IN_README = (r"\bissues?\b", r"PAPERS\.md", r"\bprobes?\b", r"autogroup", r"/proc/",
+                       r"\bCEO\b")
+
+
+@pytest.mark.parametrize("folder", FOLDERS, ids=IDS)
+def test_readme_is_for_readers(folder):
+    """<= 2,000 words, the results table in the first screen, no process talk."""
+    text = (folder / "README.md").read_text()
+    words = len(text.split())
+    assert words <= 2000, f"README has {words} words (at most 2,000)"
+    lines = text.splitlines()
+    first = next((i for i, ln in enumerate(lines) if ln.strip() == "<!-- results -->"), None)
+    assert first is not None and first < 30, \
+        "the generated results table must stand within the first screen (30 lines)"
+    for pat in FORBIDDEN_IN_README:
+        hit = re.search(pat, text, flags=re.IGNORECASE)
+        assert hit is None, f"README speaks of process: {hit.group(0)!r}"
+
+
+@pytest.mark.parametrize("folder", FOLDERS, ids=IDS)
+def test_side_runs_live_under_side_runs(folder):
+    """The folder root holds the main files, results, figures, paper*/ and side_runs/."""
+    m = module_name(folder)
+    allowed_files = {f"{m}.py", f"visualize_{m}.py", f"make_{m}_gif.py", "README.md",
+                     "results.json", "run.npz", f"{m}.gif", f"{m}.mid", f"{m}.wav"}
+    allowed_dirs = {"viz", "side_runs", "__pycache__"}
+    for p in folder.iterdir():
+        if p.is_dir():
+            assert p.name in allowed_dirs or p.name.startswith("paper"), \
+                f"{p.name}/ belongs under side_runs/"
+        else:
+            assert p.name in allowed_files or p.suffix == ".py", \
+                f"{p.name} belongs under side_runs/"
+    for study in (folder / "side_runs").glob("*") if (folder / "side_runs").is_dir() else []:
+        if study.is_dir():
+            assert (study / "README.md").is_file(), f"side_runs/{study.name} lacks README.md"
+
+
+def test_overview_figure(tmp_path):
+    import imageio.v3 as iio
+
+    out = tmp_path / "overview.png"
+    r = run_script(ROOT / "tools" / "overview.py", ["--out", str(out)], timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    img = iio.imread(out)
+    assert img.ndim == 3 and img.shape[0] > 200 and img.std() > 0
+    assert (ROOT / "viz" / "overview.png").is_file(), "viz/overview.png not committed"
+
+
+def test_run_all_quick_one_folder(tmp_path):
+    folder = FOLDERS[0]
+    r = run_script(ROOT / "tools" / "run_all.py",
+                   ["--preset", "quick", "--jobs", "2", "--only", folder.name,
+                    "--runs-root", str(tmp_path)], timeout=240)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    rundir = tmp_path / folder.name
+    res = load_json(rundir / "results.json")
+    assert res["preset"] == "quick"
+    assert list((rundir / "viz").glob("*.png")), "run_all did not draw the figures"
+    assert "| run | result (vs paper) | wall |" in r.stdout
+
+
+def test_collection_files():
+    assert "MIT License" in (ROOT / "LICENSE").read_text()
+    assert "cff-version" in (ROOT / "CITATION.cff").read_text()
+    assert 'license = "MIT"' in (ROOT / "pyproject.toml").read_text()
+    assert "runs/" in (ROOT / ".gitignore").read_text().split()

@@ -3,8 +3,10 @@
     python tools/sync_tables.py          # rewrite the tables in place
     python tools/sync_tables.py --check  # exit 1 if any table is stale
 
-Each folder's table comes from its own `results_table(results)`; the catalog's result cell
-from its `headline(results)`. Nothing here is typed by hand but the paper and claim columns.
+Each folder's table comes from its own `results_table(results, paper_runs)`; the catalog's
+result cell from its `headline(results, paper_runs)`, where `results` is the folder-root
+(modern) run and `paper_runs` maps each committed `paper*/` subfolder to its results.json.
+Nothing here is typed by hand but the paper and claim columns.
 """
 
 from __future__ import annotations
@@ -67,12 +69,21 @@ def load_results(folder: Path) -> dict | None:
         return json.load(f)
 
 
+def load_paper_runs(folder: Path) -> dict:
+    """{subfolder name: results} of the committed paper-procedure runs (`paper*/results.json`)."""
+    runs = {}
+    for sub in sorted(folder.glob("paper*")):
+        if sub.is_dir() and (sub / "results.json").is_file():
+            runs[sub.name] = load_results(sub)
+    return runs
+
+
 def format_wall(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
 def catalog_table() -> str:
-    rows = ["| folder | paper | claim | our result (vs paper) | wall time, 2 cores |",
+    rows = ["| folder | paper | claim | our result (vs paper) | wall time, 2 cores (modern) |",
             "|---|---|---|---|---|"]
     for slug, (paper, claim) in CATALOG.items():
         folder = ROOT / slug
@@ -80,7 +91,7 @@ def catalog_table() -> str:
         if res is None:
             result, wall = "in progress", "–"
         else:
-            result = load_module(folder).headline(res)
+            result = load_module(folder).headline(res, load_paper_runs(folder))
             wall = format_wall(res["wallclock_s"])
         link = f"[{slug}]({slug}/)" if folder.is_dir() else slug
         rows.append(f"| {link} | {paper} | {claim} | {result} | {wall} |")
@@ -88,12 +99,18 @@ def catalog_table() -> str:
 
 
 def replace_block(text: str, tag: str, body: str) -> str:
+    """Replace the body of every <!-- tag --> ... <!-- /tag --> block in text."""
     start, end = f"<!-- {tag} -->", f"<!-- /{tag} -->"
     if start not in text or end not in text:
         raise SystemExit(f"markers {start} ... {end} not found")
-    head, rest = text.split(start, 1)
-    _, tail = rest.split(end, 1)
-    return f"{head}{start}\n{body.strip()}\n{end}{tail}"
+    head, *blocks = text.split(start)
+    out = [head]
+    for block in blocks:
+        if end not in block:
+            raise SystemExit(f"{start} without {end}")
+        _, tail = block.split(end, 1)
+        out.append(f"{start}\n{body.strip()}\n{end}{tail}")
+    return "".join(out)
 
 
 def main(argv=None) -> int:
@@ -105,7 +122,7 @@ def main(argv=None) -> int:
         folder = ROOT / slug
         res = load_results(folder) if folder.is_dir() else None
         if res is not None:
-            table = load_module(folder).results_table(res)
+            table = load_module(folder).results_table(res, load_paper_runs(folder))
             targets.append((folder / "README.md", "results", table))
     stale = []
     for path, tag, body in targets:

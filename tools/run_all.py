@@ -1,0 +1,155 @@
+"""Run every folder's headline for one preset, then its figure scripts, into runs/.
+
+    python tools/run_all.py --preset quick            # seconds per folder
+    python tools/run_all.py --preset modern --jobs 2  # the committed headlines (about 40 min)
+    python tools/run_all.py --preset paper --jobs 2   # the papers' procedures (hours)
+
+Each folder's `RUNS[preset]` names its runs and their flags; run `<subdir>` of folder F
+goes to `runs/F/<subdir>/` (`.` is `runs/F/` itself). The committed results are never
+touched. One progress line per run, then a summary table: the paper's number against ours,
+as each folder's `headline` puts it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+sys.dont_write_bytecode = True
+
+ROOT = Path(__file__).resolve().parents[1]
+PRESETS = ("quick", "modern", "paper")
+
+
+def discover_folders() -> list[Path]:
+    """Top-level folders D holding D/<D with - -> _>.py, sorted by name."""
+    return sorted(d for d in ROOT.iterdir()
+                  if d.is_dir() and not d.name.startswith(".")
+                  and (d / f"{d.name.replace('-', '_')}.py").is_file())
+
+
+def load_module(folder: Path):
+    name = folder.name.replace("-", "_")
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, folder / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def load_json(path: Path) -> dict | None:
+    if not path.is_file():
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def run_step(cmd: list[str], log_path: Path) -> tuple[int, float]:
+    """Run cmd with its output into log_path; return (exit code, seconds)."""
+    t0 = time.perf_counter()
+    with open(log_path, "a") as log:
+        log.write(f"$ {' '.join(cmd)}\n")
+        log.flush()
+        rc = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=str(ROOT))
+    return rc, time.perf_counter() - t0
+
+
+def run_folder(folder: Path, preset: str, jobs: int, runs_root: Path) -> list[dict]:
+    """Train every run of `preset` for one folder, then draw its figures."""
+    mod = load_module(folder)
+    m = folder.name.replace("-", "_")
+    out = []
+    for sub, extra in mod.RUNS.get(preset, {}).items():
+        rundir = runs_root / folder.name / sub if sub != "." else runs_root / folder.name
+        rundir.mkdir(parents=True, exist_ok=True)
+        log_path = rundir / "run_all.log"
+        log_path.write_text("")
+        train = [sys.executable, str(folder / f"{m}.py"), *extra,
+                 "--outdir", str(rundir), "--jobs", str(jobs), "--quiet"]
+        label = f"{folder.name}/{sub}" if sub != "." else folder.name
+        print(f"{label} ({preset}): training ...", flush=True)
+        rc, secs = run_step(train, log_path)
+        status = "ok" if rc == 0 else f"training failed (exit {rc}; see {log_path})"
+        if rc == 0:
+            for fig in (f"visualize_{m}.py", f"make_{m}_gif.py"):
+                frc, _ = run_step([sys.executable, str(folder / fig), "--rundir",
+                                   str(rundir)], log_path)
+                if frc != 0:
+                    status = f"{fig} failed (exit {frc}; see {log_path})"
+                    rc = frc
+                    break
+        print(f"{label} ({preset}): {status}, {secs:.0f} s", flush=True)
+        out.append(dict(folder=folder, sub=sub, rundir=rundir, rc=rc, secs=secs,
+                        status=status))
+    return out
+
+
+def summary_cell(run: dict, preset: str) -> str:
+    """The folder's own headline cell for what this run produced."""
+    if run["rc"] != 0:
+        return run["status"]
+    mod = load_module(run["folder"])
+    res = load_json(run["rundir"] / "results.json")
+    if preset == "paper":
+        committed = load_json(run["folder"] / "results.json")
+        if committed is None:
+            return "(no committed modern run to render beside it)"
+        return mod.headline(committed, {run["sub"]: res})
+    return mod.headline(res, None)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(
+        description="Run every folder's headline and figure scripts for one preset into "
+                    "runs/ (the committed results are never touched).")
+    ap.add_argument("--preset", choices=PRESETS, default="quick",
+                    help="which procedure to run in every folder (default: quick)")
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                    help="parallel seed processes per run (default: number of cores)")
+    ap.add_argument("--only", default="",
+                    help="comma list of folders to run (default: every folder)")
+    ap.add_argument("--runs-root", type=Path, default=ROOT / "runs",
+                    help="where the runs go (default: runs/ at the repo root)")
+    args = ap.parse_args(argv)
+    if args.jobs < 1:
+        ap.error("--jobs must be >= 1")
+    folders = discover_folders()
+    if args.only:
+        names = [s.strip() for s in args.only.split(",") if s.strip()]
+        unknown = sorted(set(names) - {f.name for f in folders})
+        if unknown or not names:
+            ap.error(f"--only: unknown folder(s) {', '.join(unknown) or args.only!r}")
+        folders = [f for f in folders if f.name in names]
+    t0 = time.perf_counter()
+    runs = []
+    try:
+        for i, folder in enumerate(folders, 1):
+            print(f"[{i}/{len(folders)}] {folder.name}", flush=True)
+            runs += run_folder(folder, args.preset, args.jobs, args.runs_root)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    print(f"\nSummary ({args.preset}, {time.perf_counter() - t0:.0f} s in all)\n")
+    print("| run | result (vs paper) | wall |")
+    print("|---|---|---|")
+    for r in runs:
+        label = r["folder"].name if r["sub"] == "." else f"{r['folder'].name}/{r['sub']}"
+        print(f"| {label} | {summary_cell(r, args.preset)} | {r['secs']:.0f} s |")
+    for r in runs:
+        if r["rc"] == 0:
+            print(f"wrote {r['rundir']}")
+    return 0 if all(r["rc"] == 0 for r in runs) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
