@@ -1360,8 +1360,8 @@ def summarize(records: list) -> dict:
 
 
 def finalize_results(results: dict) -> dict:
-    """Canonical order of the records and everything derived from them: the summary and
-    which seed's arrays run.npz holds per row (the lowest seed)."""
+    """Canonical order of the records and everything derived from them: the summary, the
+    lowest seed per row (drawn by the figures) and the net the MIDI/WAV play."""
     seeds = sorted(results["seeds"], key=lambda r: (_variant_key(r["variant"]), r["seed"]))
     results["seeds"] = seeds
     results["summary"] = summarize(seeds)
@@ -1369,6 +1369,12 @@ def finalize_results(results: dict) -> dict:
     for r in seeds:
         first.setdefault(r["variant"], r["seed"])
     results["first_seed_in_run_npz"] = first
+    pick = next((v for v in ("melody/lstm", "chords/lstm", "melody/lstm_paper_size",
+                             "chords/lstm_paper_size", "melody/rnn", "chords/rnn")
+                 if v in first), None)
+    audio = results.setdefault("audio", {})
+    if pick is not None:  # the MIDI and WAV play this net's free run
+        audio["source"] = {"variant": pick, "seed": first[pick]}
     return results
 
 
@@ -1691,16 +1697,14 @@ def main(argv=None) -> int:
 
 
 def write_outputs(args, argv: list, cfg: Config, records: list, wall: float) -> list:
-    """results.json (atomic), run.npz (first seed's arrays per row), MIDI and WAV."""
+    """results.json (atomic), run.npz, MIDI and WAV. run.npz keys name the seed
+    (`<row>/seed<k>/frames` for every seed; parameters and GIF snapshots for seed 0), so
+    runs over different seeds merge into the single run's file."""
     outdir = args.outdir
     arrays = {}
-    for r in sorted(records, key=lambda r: (_variant_key(r["variant"]), r["seed"])):
-        art = r.pop("artifacts")
-        tag = r["variant"].replace("/", "_")
-        if f"{tag}__frames" in arrays:
-            continue
-        for k, v in art.items():
-            arrays[f"{tag}__{k}"] = v
+    for r in records:
+        for k, v in r.pop("artifacts").items():
+            arrays[f"{r['variant']}/seed{r['seed']}/{k}"] = v
     corpus = make_corpus(replace(cfg, experiment="melody"))
     arrays["corpus_train"] = corpus["train"].astype(np.uint8)
     arrays["corpus_heldout"] = corpus["heldout"].astype(np.uint8)
@@ -1726,17 +1730,13 @@ def write_outputs(args, argv: list, cfg: Config, records: list, wall: float) -> 
         "seeds": records,
     }
     finalize_results(res)
-    first = res["first_seed_in_run_npz"]
     written = [outdir / "run.npz"]
     np.savez_compressed(outdir / "run.npz", **arrays)
-    pick = next((v for v in ("melody/lstm", "chords/lstm", "melody/lstm_paper_size",
-                             "chords/lstm_paper_size", "melody/rnn", "chords/rnn")
-                 if v in first), None)
-    if pick is not None:
-        frames = arrays[f"{pick.replace('/', '_')}__frames"]
+    src = res["audio"].get("source")
+    if src is not None:
+        frames = arrays[f"{src['variant']}/seed{src['seed']}/frames"]
         write_midi(frames, outdir / f"{SLUG}.mid")  # the whole free run, seed included
         write_wav(frames[-2 * STEPS_PER_CHORUS:], outdir / f"{SLUG}.wav")  # last 2 choruses
-        res["audio"]["source"] = f"{pick} seed {first[pick]}"
         written += [outdir / f"{SLUG}.mid", outdir / f"{SLUG}.wav"]
     atomic_write_json(res, outdir / "results.json")
     return [outdir / "results.json", *written]

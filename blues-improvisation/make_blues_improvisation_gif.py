@@ -37,15 +37,16 @@ def main(argv=None) -> int:
                          "(default: runs/blues-improvisation/ at the repo root)")
     args = ap.parse_args(argv)
     _, arrays = load_run(args.rundir, ap.prog)
-    key = next((k for k in ("melody_lstm", "chords_lstm", "melody_lstm_paper_size",
-                            "chords_lstm_paper_size", "melody_rnn", "chords_rnn")
-                if f"{k}__snapshot_rolls" in arrays), None)
+    key = next((f"{k}/seed0" for k in ("melody/lstm", "chords/lstm",
+                                         "melody/lstm_paper_size", "chords/lstm_paper_size",
+                                         "melody/rnn", "chords/rnn")
+                if f"{k}/seed0/snapshot_rolls" in arrays), None)
     if key is None:
         print(f"{ap.prog}: error: run.npz in {args.rundir} holds no seed-0 training "
               "snapshots (run seed 0)", file=sys.stderr)
         return 2
-    rolls, updates = arrays[f"{key}__snapshot_rolls"], arrays[f"{key}__snapshot_updates"]
-    att_key = f"{key}__snapshot_attempts"
+    rolls, updates = arrays[f"{key}/snapshot_rolls"], arrays[f"{key}/snapshot_updates"]
+    att_key = f"{key}/snapshot_attempts"
     attempts = arrays[att_key] if att_key in arrays else np.zeros(len(updates), dtype=int)
     several = attempts.max() > 0
     frames = []
@@ -53,7 +54,7 @@ def main(argv=None) -> int:
         fig, ax = plt.subplots(figsize=(10, 3.0), dpi=80)
         when = f"after {int(u)} updates" + (f" (attempt {int(a) + 1})" if several else "")
         draw_roll(ax, roll[STEPS:], STEPS,
-                  f"{key.replace('_', '/', 1)}, seed 0, {when}: free run "
+                  f"{key.split('/seed')[0]}, seed 0, {when}: free run "
                   f"of {len(roll) // STEPS - 1} choruses from one seed chorus")
         fig.tight_layout()
         fig.canvas.draw()

@@ -94,15 +94,17 @@ def main(argv=None) -> int:
     written.append(out / "corpus_piano_roll.png")
 
     # 2. generated piano roll, first and last two choruses
-    key = next((k for k in ("melody_lstm", "chords_lstm", "melody_rnn", "chords_rnn")
-                if f"{k}__frames" in arrays), None)
+    first = res["first_seed_in_run_npz"]
+    key = next((k for k in ("melody/lstm", "chords/lstm", "melody/lstm_paper_size",
+                            "chords/lstm_paper_size", "melody/rnn", "chords/rnn")
+                if k in first and f"{k}/seed{first[k]}/frames" in arrays), None)
     if key is not None:
-        frames = arrays[f"{key}__frames"]
+        seed = first[key]
+        frames = arrays[f"{key}/seed{seed}/frames"]
         n_ch = len(frames) // STEPS - 1
-        seed = res["first_seed_in_run_npz"][key.replace("_", "/", 1)]
         fig, axes = plt.subplots(2, 1, figsize=(12, 6))
         draw_roll(axes[0], frames[STEPS:3 * STEPS], STEPS,
-                  f"{key.replace('_', '/', 1)} seed {seed}, free run: choruses 1-2")
+                  f"{key} seed {seed}, free run: choruses 1-2")
         lo = max(1, n_ch - 1)
         draw_roll(axes[1], frames[lo * STEPS:], lo * STEPS,
                   f"choruses {lo}-{n_ch} (after {lo - 1} choruses of its own output)")
