@@ -1660,6 +1660,7 @@ def main(argv=None) -> int:
     err = probe_outdir(args.outdir)
     if err:
         parser.error(err)
+    git = git_state()  # the tree as the run starts (edits during the run don't count)
     t0 = time.perf_counter()
     pool = None
     try:
@@ -1687,7 +1688,7 @@ def main(argv=None) -> int:
         return 1
     wall = time.perf_counter() - t0
     records = [r for g in groups for r in g]
-    written = write_outputs(args, argv, cfg, records, wall)
+    written = write_outputs(args, argv, cfg, records, wall, git)
     if not args.quiet:
         print(results_table(json.loads((args.outdir / "results.json").read_text())))
         print(f"wall time {wall:.1f} s")
@@ -1696,7 +1697,8 @@ def main(argv=None) -> int:
     return 0
 
 
-def write_outputs(args, argv: list, cfg: Config, records: list, wall: float) -> list:
+def write_outputs(args, argv: list, cfg: Config, records: list, wall: float,
+                  git: dict) -> list:
     """results.json (atomic), run.npz, MIDI and WAV. run.npz keys name the seed
     (`<row>/seed<k>/frames` for every seed; parameters and GIF snapshots for seed 0), so
     runs over different seeds merge into the single run's file."""
@@ -1719,7 +1721,7 @@ def write_outputs(args, argv: list, cfg: Config, records: list, wall: float) -> 
         "config": config,
         "env": {"python": platform.python_version(), "numpy": np.__version__,
                 "platform": platform.platform(),
-                "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS"), **git_state()},
+                "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS"), **git},
         "wallclock_s": wall,
         "cpu_time_s": float(sum(r["cpu_time_s_stacked_group"]
                                 for r in {r["variant"]: r for r in records}.values())),
