@@ -1403,9 +1403,8 @@ def _paper_cell(paper_runs, variant: str) -> str:
 def results_table(results: dict, paper_runs=None) -> str:
     summ = results["summary"]
     n = results["config"]["free_choruses"]
-    rows = [f"| experiment / model | weights | paper | ours, paper procedure | ours, modern: "
-            f"seeds with {n}/{n} right | attempts with {n}/{n} right | updates, all "
-            "attempts (per solved attempt) | melody criterion, seeds |",
+    rows = ["| row | weights | paper | ours, paper procedure | ours, modern: seeds solved | "
+            "attempts solved | updates, all attempts (per solved one) | melody criterion |",
             "|---|---|---|---|---|---|---|---|"]
     for v, s in summ.items():
         paper = "no drift, by ear" if "/lstm" in v else "–"
@@ -1415,20 +1414,20 @@ def results_table(results: dict, paper_runs=None) -> str:
         rows.append(f"| {v} | {s['n_weights']} | {paper} | {_paper_cell(paper_runs, v)} | "
                     f"**{_rate(s['solved'], s['n_seeds'])}** | "
                     f"{_rate(s['runs_solved'], s['n_runs'])} | {per} | {mel} |")
-    rows += ["", "| experiment / model | correct choruses | first 10 | last 10 | bars right | "
-             "held-out loss |", "|---|---|---|---|---|---|"]
+    rows += ["", "| row | correct choruses | first 10 | last 10 | bars right | held-out loss |",
+             "|---|---|---|---|---|---|"]
     for v, s in summ.items():
         rows.append(f"| {v} | {_fmt(s['correct_choruses'])} | {_fmt(s['correct_first10'])} | "
                     f"{_fmt(s['correct_last10'])} | {_fmt(s['bar_accuracy'], 3)} | "
                     f"{_fmt(s['heldout_loss'], 4)} |")
-    rows += ["", "| melody | chord-tone rate | notes per bar (first 10 / last 10) | "
-             "strong-beat chord tones (first 10 / last 10) | chord following (first 10 / "
-             "last 10) | novelty |", "|---|---|---|---|---|---|"]
+    rows += ["", "| melody (first 10 / last 10 choruses) | chord tones | notes per bar | "
+             "strong-beat chord tones | chord following | novelty |",
+             "|---|---|---|---|---|---|"]
     ref = results.get("corpus_reference", {})
     mref = results.get("melody_reference")
     if mref:
         lo, hi = mref["notes_per_bar_range"]
-        rows.append(f"| criterion (training corpus) | – | {lo:.2f}–{hi:.2f} | ≥ "
+        rows.append(f"| criterion (from the training corpus) | – | {lo:.2f}–{hi:.2f} | ≥ "
                     f"{mref['strong_beat_chord_tone_rate_min']:.3f} | ≥ "
                     f"{mref['chord_following_min']:.3f} | – |")
     for part, label in (("train", "training corpus"), ("heldout", "held-out corpus")):
@@ -1446,10 +1445,7 @@ def results_table(results: dict, paper_runs=None) -> str:
                 f"{_fmt(s['chord_following_first10'], 3)} / "
                 f"{_fmt(s['chord_following_last10'], 3)} | {_fmt(s['novelty'], 3)} |")
     rows.append("")
-    rows.append("Median [min–max] over seeds. A seed (an attempt) is solved when every one of "
-                f"the {n} free-run choruses has all 12 bars right; the seed keeps one of its "
-                "attempts, chosen by a validation run that shares no chord path with the "
-                "test. The melody criterion must hold in the first and the last 10 choruses.")
+    rows.append(f"Median [min–max] over seeds; solved = all {n} free-run choruses right.")
     return "\n".join(rows)
 
 

@@ -144,7 +144,11 @@ def main(argv=None) -> int:
 
     # 4. training curves
     fig, axes = plt.subplots(1, 2, figsize=(12, 3.8))
-    colors = dict(zip(variants, plt.cm.tab10.colors, strict=False))
+    palette = {"chords/lstm": "tab:blue", "chords/lstm_paper_size": "tab:cyan",
+               "chords/rnn": "tab:red", "melody/lstm": "tab:green",
+               "melody/lstm_paper_size": "tab:olive", "melody/rnn": "tab:purple"}
+    colors = {v: palette.get(v, c) for v, c in zip(variants, plt.cm.Dark2.colors,
+                                                    strict=False)}
     for r in res["seeds"]:
         c = r["curves"]
         first = r["seed"] == min(s["seed"] for s in res["seeds"] if s["variant"] == r["variant"])

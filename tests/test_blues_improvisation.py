@@ -595,3 +595,105 @@ def test_tables_and_overview_from_a_run(tmp_path):
             assert row[k] is None or 0.0 <= row[k] <= 1.0
     again = m.finalize_results(json.loads(json.dumps(res)) | {"seeds": res["seeds"][::-1]})
     assert again["summary"] == res["summary"] and again["seeds"] == res["seeds"]
+
+
+# ---------------------------------------------------------------------------------------
+# Prose that quotes results: checked against the files it quotes
+# ---------------------------------------------------------------------------------------
+def _json(path):
+    import json
+
+    return json.loads(path.read_text())
+
+
+def test_side_run_prose_matches_its_results():
+    import json
+    import re
+
+    side = FOLDER / "side_runs"
+    # the 8-block headline's attempts (capacity study's motivation)
+    old = _json(side / "earlier_headlines" / "attempts_8_blocks" / "results.json")
+    counts = {v: (sum(r["metrics"]["solved"] for r in old["seeds"] if r["variant"] == v),
+                  sum(r["attempts_used"] for r in old["seeds"] if r["variant"] == v))
+              for v in ("chords/lstm", "melody/lstm")}
+    (sc, ac), (sm, am) = counts["chords/lstm"], counts["melody/lstm"]
+    text = (side / "capacity" / "README.md").read_text()
+    assert f"{sc} of {ac} and {sm} of {am} training attempts" in text
+    table = (side / "earlier_headlines" / "README.md").read_text()
+    assert f"{sc}/10 ({sc} of {ac} attempts) | {sm}/10 ({sm} of {am} attempts)" in table
+    for sub, wall in (("single_run_8_blocks", 348), ("attempts_8_blocks", 665),
+                      ("attempts_16_blocks", 431)):
+        res = _json(side / "earlier_headlines" / sub / "results.json")
+        assert round(res["wallclock_s"]) == wall and f"| {wall} s |" in table
+    # the RNN learning-rate sweep: table rows and the rule's choice
+    lines = [json.loads(ln) for ln in (side / "rnn_lr" / "results.jsonl").read_text()
+             .splitlines()]
+    by = {(d["experiment"], d["lr"]): d for d in lines}
+    rnn = (side / "rnn_lr" / "README.md").read_text()
+    sums = {}
+    for lr in (3e-3, 1e-2, 3e-2, 1e-1):
+        c, mel = by[("chords", lr)], by[("melody", lr)]
+        sums[lr] = c["median_final_train_loss"] + mel["median_final_train_loss"]
+        row = (f"{c['median_final_train_loss']:.4f}", f"{sum(c['solved'])}/5",
+               f"{mel['median_final_train_loss']:.4f}", f"{sum(mel['solved'])}/5",
+               f"{sums[lr]:.4f}")
+        for cell in row:
+            assert re.search(rf"\|\s*\**{re.escape(cell)}\**\s*\|", rnn), (lr, cell)
+    assert min(sums, key=lambda k: (sums[k], k)) == m.PRESETS["modern"].rnn_lr
+
+
+def test_readme_prose_matches_results():
+    import re
+
+    res = _json(FOLDER / "results.json")
+    summ = res["summary"]
+    text = (FOLDER / "README.md").read_text()
+    text = " ".join(text.split())
+    claims = re.findall(r"`([a-z]+/[a-z_]+)` (\d+)/(\d+) seeds \((\d+) of (\d+) attempts\)",
+                        text)
+    assert len(claims) == 6, claims
+    for v, solved, n, runs_solved, n_runs in claims:
+        s = summ[v]
+        assert (s["solved"], s["n_seeds"], s["runs_solved"], s["n_runs"]) == tuple(
+            map(int, (solved, n, runs_solved, n_runs))), v
+    c, mel = summ["chords/lstm"], summ["melody/lstm"]
+    assert (f"Updates over all attempts: {c['updates_total']:,} and {mel['updates_total']:,} "
+            f"(median per seed {c['updates']['median']:,.0f} and "
+            f"{mel['updates']['median']:,.0f})") in text
+    for v in ("chords/lstm", "melody/lstm"):
+        assert summ[v]["correct_first10"]["min"] == summ[v]["correct_last10"]["min"] == 10
+    assert "10/10 in the first and the last ten" in text
+    small = {summ[f"{e}/lstm_paper_size"]["updates_total"] for e in ("chords", "melody")}
+    assert small == {180000} and "180,000 updates each row" in text
+    assert all(summ[v]["melody_solved"] == 0 for v in summ if v.startswith("melody"))
+    assert "No row passes the melody criterion (0/10 each)" in text
+
+    def med(k):
+        return mel[k]["median"]
+
+    ref = res["melody_reference"]
+    assert (f"(median {med('strong_beat_chord_tone_rate_first10'):.3f} / "
+            f"{med('strong_beat_chord_tone_rate_last10'):.3f} in the first / last 10 choruses; "
+            f"corpus at least {ref['strong_beat_chord_tone_rate_min']:.3f})") in text
+    assert (f"({med('chord_following_first10'):.3f} / {med('chord_following_last10'):.3f}; "
+            f"corpus at least {ref['chord_following_min']:.3f})") in text
+    lo, hi = ref["notes_per_bar_range"]
+    assert (f"play {med('notes_per_bar_first10'):.2f} / {med('notes_per_bar_last10'):.2f} "
+            f"notes per bar, under the corpus's {lo:.2f}–{hi:.2f}") in text
+    assert f"{100 * med('novelty'):.1f} % of their bars are not training bars" in text
+    assert (f"The headline took {res['wallclock_s']:.0f} s on 2 cores "
+            f"({res['cpu_time_s']:.0f} CPU-seconds;") in text
+    for v in summ:
+        wall = next(r["wall_s_stacked_group"] for r in res["seeds"] if r["variant"] == v)
+        assert f"{v} {wall:.0f} s" in text, v
+    cfg = res["config"]
+    assert f"one attempt of {cfg['rnn_updates_chords']:,} / {cfg['rnn_updates_melody']:,}" \
+        in text
+    assert res["config"]["validation_disjoint_from_test"] is True
+    assert res["env"]["git_dirty"] is False and res["preset"] == "modern"
+
+
+def test_committed_wav_never_falls_silent():
+    with wave.open(str(FOLDER / "blues_improvisation.wav")) as w:
+        pcm = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
+    assert m.window_dbfs(pcm).min() > -50
