@@ -137,8 +137,9 @@ def validate_results(res: dict, n_seeds: int | None = None) -> None:
     assert isinstance(res["summary"], dict) and res["summary"], "summary must be non-empty"
     assert res["preset"] in PRESET_NAMES, f"preset {res['preset']!r}"
     cmd = res["command"]
-    assert cmd[0] == "python" and cmd[1] == f"{res['experiment']}/" \
-        f"{res['experiment'].replace('-', '_')}.py", f"command must run from the repo root: {cmd}"
+    script = f"{res['experiment']}/{res['experiment'].replace('-', '_')}.py"
+    assert cmd[0] == "python" and cmd[1] in (script, "tools/merge_runs.py"), \
+        f"command must run from the repo root: {cmd}"
     for k in ("git_commit", "git_dirty"):
         assert k in res["env"], f"env lacks {k!r}"
     for variant, summ in res["summary"].items():
