@@ -137,7 +137,8 @@ PRESETS = {
                     rnn_updates_melody=30),
 }
 # The committed runs of each preset (tools/run_all.py): subfolder -> extra argv.
-RUNS = {"modern": {".": []}, "paper": {"paper": ["--preset", "paper"]},
+RUNS = {"modern": {".": []},
+        "paper": {"paper": ["--preset", "paper", "--checkpoint-every", "300"]},
         "quick": {".": ["--preset", "quick"]}}
 MODEL_ROWS = ("lstm", "lstm_paper_size", "rnn")
 
@@ -932,7 +933,37 @@ def validation_disjoint_from_test(cfg: Config) -> bool:
                 and np.any(roll[cfg.val_phase % STEPS_PER_CHORUS] != roll[0]))
 
 
-def train_seeds(cfg: Config, seeds: list, log=None) -> list:
+CHECKPOINT_STATE = ("P", "m", "v2", "state", "live", "uk", "tl_sum", "tl_n", "attempt",
+                    "total", "best", "runs", "stopped_at", "kept", "snaps", "snap_updates",
+                    "snap_attempts", "curves", "data_rngs", "streams", "val_rngs")
+
+
+def save_checkpoint(path: Path, cfg: Config, seeds: list, loop: dict, spent: dict) -> None:
+    """The whole training-loop state of a stacked group, written atomically (pickle)."""
+    import pickle
+
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        pickle.dump({"config": dataclasses.asdict(cfg), "seeds": list(seeds),
+                     "loop": loop, "spent": spent}, f, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path, cfg: Config, seeds: list):
+    """The saved loop state, or None when there is none; refuses another run's file."""
+    import pickle
+
+    if path is None or not path.is_file():
+        return None
+    with open(path, "rb") as f:
+        ck = pickle.load(f)
+    if ck["config"] != dataclasses.asdict(cfg) or ck["seeds"] != list(seeds):
+        raise ValueError(f"checkpoint {path} belongs to another configuration or seed list")
+    return ck
+
+
+def train_seeds(cfg: Config, seeds: list, log=None, checkpoint: Path | None = None,
+                checkpoint_every: float = 0.0, _stop_after: int | None = None) -> list:
     """Train K = len(seeds) nets of one (experiment, model) side by side, stacked on a
     leading axis (each with its own init, data streams and free-run samples drawn from its
     own seed), then free-run them; return one record per seed.
@@ -945,9 +976,12 @@ def train_seeds(cfg: Config, seeds: list, log=None) -> list:
     Adam moments and fresh data streams; else the seed keeps its best attempt (most
     validation choruses right, then lowest recent training loss). Finished nets leave the
     stack. A net's evaluation points depend on its own update count only, so its record
-    does not depend on which other seeds share the stack. Every attempt (kept or not) is
-    then tested by the same 100-chorus free run as the kept one; a seed's update count
-    covers all its attempts, the discarded ones included.
+    does not depend on which other seeds share the stack. With `checkpoint` (a file path)
+    the loop state is saved there at evaluation points at least `checkpoint_every`
+    seconds apart, and a run started with an existing checkpoint resumes from it
+    bit-identically (_stop_after: tests end the run after that many checkpoints). Every
+    attempt (kept or not) is then tested by the same 100-chorus free run as the kept one;
+    a seed's update count covers all its attempts, the discarded ones included.
     """
     validate_config(cfg)
     t0 = time.perf_counter()
@@ -989,6 +1023,16 @@ def train_seeds(cfg: Config, seeds: list, log=None) -> list:
         snaps.append({k: p[i0].copy() for k, p in P.items()})
         snap_updates.append(0)
         snap_attempts.append(0)
+    spent = {"train_s": 0.0, "cpu_s": 0.0}  # time spent before a resume (timing only)
+    ck = load_checkpoint(checkpoint, cfg, seeds)
+    if ck is not None:  # resume exactly where the checkpoint left off
+        (P, m, v2, state, live, uk, tl_sum, tl_n, attempt, total, best, runs, stopped_at,
+         kept, snaps, snap_updates, snap_attempts, curves, data_rngs, streams,
+         val_rngs) = (ck["loop"][k] for k in CHECKPOINT_STATE)
+        spent = ck["spent"]
+        if log is not None:
+            log(f"{variant_name(cfg)}: resumed from {checkpoint} ({total.sum()} net-updates)")
+    last_ck, n_ck = time.perf_counter(), 0
     while live.size:
         uk += 1
         total[live] += 1
@@ -1096,7 +1140,17 @@ def train_seeds(cfg: Config, seeds: list, log=None) -> list:
             m = {k: v[keep] for k, v in m.items()}
             v2 = {k: v[keep] for k, v in v2.items()}
             state = tuple(s[keep] for s in state)
-    train_s = time.perf_counter() - t_train
+        if checkpoint is not None and live.size and (
+                time.perf_counter() - last_ck >= checkpoint_every):
+            here = locals()
+            now = {"train_s": spent["train_s"] + time.perf_counter() - t_train,
+                   "cpu_s": spent["cpu_s"] + time.process_time() - c0}
+            save_checkpoint(checkpoint, cfg, seeds, {k: here[k] for k in CHECKPOINT_STATE},
+                            now)
+            last_ck, n_ck = time.perf_counter(), n_ck + 1
+            if _stop_after is not None and n_ck >= _stop_after:
+                raise KeyboardInterrupt("stopped after a checkpoint (test hook)")
+    train_s = spent["train_s"] + time.perf_counter() - t_train
     P = stack([runs[k][kept[k]]["params"] for k in range(K)])
     heldout = heldout_loss_k(P, cfg, corpus)
     # ----- evaluation: the free run, a held-out chorus (melody never trained on) as seed.
@@ -1124,7 +1178,7 @@ def train_seeds(cfg: Config, seeds: list, log=None) -> list:
                      np.array(snap_updates)[pick], np.array(snap_attempts)[pick])
     records = []
     n_weights = count_weights(cfg)
-    cpu_s = time.process_time() - c0
+    cpu_s = spent["cpu_s"] + time.process_time() - c0
     for k, seed in enumerate(seeds):
         per_chorus = chord_correctness(frames[k], STEPS_PER_CHORUS)
         correct = per_chorus == 1.0
@@ -1574,6 +1628,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--argmax", action="store_true", help="melody by argmax, not sampling")
     p.add_argument("--dtype", choices=("float32", "float64"),
                    help="training arithmetic (default: the preset's)")
+    p.add_argument("--checkpoint-every", type=float, default=0.0, dest="checkpoint_every",
+                   help="save each row's training state to OUTDIR/checkpoints/ at most this "
+                        "many seconds apart; a rerun of the same command resumes from it; "
+                        "0 = no checkpoints (default: 0)")
     return p
 
 
@@ -1584,9 +1642,9 @@ def _ignore_sigint():
 
 
 def _run_group(job):
-    cfg, seeds, quiet = job
+    cfg, seeds, quiet, ck, every = job
     log = None if quiet else (lambda s: print(s, flush=True))
-    return train_seeds(cfg, seeds, log)
+    return train_seeds(cfg, seeds, log, checkpoint=ck, checkpoint_every=every)
 
 
 def probe_outdir(outdir: Path) -> str | None:
@@ -1645,8 +1703,16 @@ def main(argv=None) -> int:
     exps = EXPERIMENTS if args.experiment == "both" else (args.experiment,)
     rows = ((*cfg.lstm_sizes, "rnn") if args.model == "all" else (args.model,))
     # one process per row: its seeds train side by side, stacked; slow groups first
-    jobs = [(row_config(cfg, e, r), args.seeds, args.quiet)
-            for e in reversed(exps) for r in rows]
+    if args.checkpoint_every < 0:
+        parser.error("--checkpoint-every must be >= 0")
+    ck_dir = args.outdir / "checkpoints"
+    jobs = []
+    for e in reversed(exps):
+        for r in rows:
+            c = row_config(cfg, e, r)
+            ck = (ck_dir / f"{variant_name(c).replace('/', '_')}.pkl"
+                  if args.checkpoint_every > 0 else None)
+            jobs.append((c, args.seeds, args.quiet, ck, args.checkpoint_every))
     try:
         for job in jobs:
             validate_config(job[0])
@@ -1656,6 +1722,8 @@ def main(argv=None) -> int:
     err = probe_outdir(args.outdir)
     if err:
         parser.error(err)
+    if args.checkpoint_every > 0:
+        ck_dir.mkdir(exist_ok=True)
     git = git_state()  # the tree as the run starts (edits during the run don't count)
     t0 = time.perf_counter()
     pool = None
@@ -1682,9 +1750,20 @@ def main(argv=None) -> int:
             pool.join()
         print(f"stopped: {e}", file=sys.stderr)
         return 1
+    except ValueError as e:  # a checkpoint of another run
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     wall = time.perf_counter() - t0
     records = [r for g in groups for r in g]
     written = write_outputs(args, argv, cfg, records, wall, git)
+    for job in jobs:  # the run is complete: its checkpoints are spent
+        if job[3] is not None:
+            job[3].unlink(missing_ok=True)
+    if args.checkpoint_every > 0 and ck_dir.is_dir() and not any(ck_dir.iterdir()):
+        ck_dir.rmdir()
     if not args.quiet:
         print(results_table(json.loads((args.outdir / "results.json").read_text())))
         print(f"wall time {wall:.1f} s")

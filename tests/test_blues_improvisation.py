@@ -697,3 +697,28 @@ def test_committed_wav_never_falls_silent():
     with wave.open(str(FOLDER / "blues_improvisation.wav")) as w:
         pcm = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
     assert m.window_dbfs(pcm).min() > -50
+
+
+def test_checkpoint_resume_is_bit_identical(tmp_path):
+    from helpers import assert_same_record
+
+    cfg = m.row_config(replace(m.PRESETS["quick"], attempts=3), "melody", "lstm")
+    ref = m.train_seeds(cfg, [0, 1])
+    ck = tmp_path / "ck.pkl"
+    with pytest.raises(KeyboardInterrupt):
+        m.train_seeds(cfg, [0, 1], checkpoint=ck, checkpoint_every=0, _stop_after=3)
+    assert ck.is_file()
+    with pytest.raises(ValueError):  # another run's checkpoint is refused
+        m.train_seeds(replace(cfg, lr=0.5), [0, 1], checkpoint=ck)
+    res = m.train_seeds(cfg, [0, 1], checkpoint=ck, checkpoint_every=0)
+    for a, b in zip(ref, res, strict=True):
+        aa, bb = a.pop("artifacts"), b.pop("artifacts")
+        assert_same_record(a, b)
+        assert aa.keys() == bb.keys() and all(np.array_equal(aa[k], bb[k]) for k in aa)
+
+
+def test_cli_checkpoints_are_removed_when_the_run_completes(tmp_path):
+    out = tmp_path / "run"
+    assert m.main(["--preset", "quick", "--seeds", "0", "--jobs", "1", "--outdir", str(out),
+                   "--quiet", "--experiment", "chords", "--checkpoint-every", "0.001"]) == 0
+    assert (out / "results.json").is_file() and not (out / "checkpoints").exists()
