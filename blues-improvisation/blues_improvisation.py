@@ -1510,14 +1510,18 @@ def headline(results: dict, paper_runs=None) -> str:
     def k(v):
         if v not in s:
             return "–"
+        per = s[v].get("updates_per_solved_run")
+        cost = f", {per:,.0f} updates per solved attempt" if per else ""
         return (f"{s[v]['solved']}/{s[v]['n_seeds']} seeds "
-                f"({s[v]['runs_solved']}/{s[v]['n_runs']} attempts)")
+                f"({s[v]['runs_solved']}/{s[v]['n_runs']} attempts{cost})")
 
     paper = {v: _paper_cell(paper_runs, v) for v in ("chords/lstm", "melody/lstm")}
     mel = s.get("melody/lstm", {}).get("melody_solved")
     mel_txt = f"; melody criterion {mel}/{s['melody/lstm']['n_seeds']}" if mel is not None else ""
     return (f"{n}/{n} free-run choruses right, modern: chords LSTM {k('chords/lstm')}, "
-            f"chords+melody LSTM {k('melody/lstm')}{mel_txt}; tanh RNN {k('chords/rnn')}, "
+            f"chords+melody LSTM {k('melody/lstm')}{mel_txt}; paper-sized LSTM "
+            f"{k('chords/lstm_paper_size')}, {k('melody/lstm_paper_size')}; "
+            f"tanh RNN {k('chords/rnn')}, "
             f"{k('melody/rnn')}; paper procedure: chords {paper['chords/lstm']}, "
             f"melody {paper['melody/lstm']} (paper: no drift, judged by ear)")
 
