@@ -305,10 +305,10 @@ def test_selection_stream_differs_from_test_and_every_run_is_tested(task, monkey
     calls = []
     real = M.run_stream
 
-    def spy(params, var_ids, cfg, t, n_spikes, rngs, s0=None, block=2000):
+    def spy(params, var_ids, cfg, t, n_spikes, rngs, s0=None, block=2000, **kw):
         calls.append(dict(n=n_spikes, s0=None if s0 is None else np.array(s0),
                           rngs=[copy.deepcopy(r) for r in rngs], block=block))
-        return real(params, var_ids, cfg, t, n_spikes, rngs, s0=s0, block=block)
+        return real(params, var_ids, cfg, t, n_spikes, rngs, s0=s0, block=block, **kw)
     monkeypatch.setattr(M, "run_stream", spy)
     cfg = dataclasses.replace(M.PRESETS["quick"], tasks=(task,))
     recs = M.train_setting(cfg, task, [0, 1])
@@ -392,3 +392,80 @@ def test_committed_run_records_rows_and_runs():
                 s = sm[f"{task}/{M.row_name(v, init)}"]
                 assert s["n_runs"] == 12 * s["n_seeds"] and s["n_seeds"] == 10
                 assert 0 <= s["runs_solved"] <= s["n_runs"]
+
+
+
+def _loss_with_cut_paths(params, batch, cfg, frozen):
+    """The loss with the paths the paper's truncation cuts removed by hand: every gate and
+    the cell input read the peepholes' s and the recurrent y^c from a frozen copy of the
+    trajectory (constants), only the CEC (s_t = f s_{t-1} + i g) and y^c_t -> output stay
+    live. Its gradient at the frozen point is the truncated gradient."""
+    task = M.parse_task(batch["task"])
+    m = M.param_masks(batch["var_ids"])
+    W, P, V = params["W"] * m["W"], params["P"] * m["P"], params["V"]
+    nf = (batch["var_ids"] == 2)[:, None]
+    wx, wc, wb = (W[:, :, j].T[:, :, None] for j in range(3))
+    pi, pf, po = (P[:, j][:, None] for j in range(3))
+    L = frozen["x"].shape[0]
+    s = frozen["sp"][0]
+    total = 0.0
+    for t in range(L):
+        x, ycp_c, sp_c, s_c = frozen["x"][t], frozen["ycp"][t], frozen["sp"][t], frozen["s"][t]
+        a = wx * x + wc * ycp_c + wb
+        i = M.sigmoid(a[M.IN] + pi * sp_c)
+        f = np.where(nf, 1.0, M.sigmoid(a[M.FG] + pf * sp_c))
+        s = f * s + i * a[M.C]                               # the CEC: live
+        o = M.sigmoid(a[M.OUT] + po * s_c)
+        z = V[:, 0][:, None] * (o * s) + V[:, 1][:, None]
+        y = z if task.linear else M.sigmoid(z)
+        d = frozen["y"][t] - frozen["e"][t]
+        e = np.where(frozen["w"][t] > 0, y - d, 0.0)
+        total += float(np.sum(frozen["w"][t] * e * e))
+    return total / (L * frozen["x"].shape[2])
+
+
+@pytest.mark.parametrize("task", ["pfg_cos_F4", "gts_F3", "msd_F3_I012"])
+def test_truncated_gradient_is_the_gradient_with_cut_paths_removed(task):
+    cfg = dataclasses.replace(dict(M.GRADCHECK_CASES)[f"{task}/no-restarts"], truncated=True)
+    rng = np.random.default_rng(11)
+    p = M.init_params(cfg, rng)
+    p["P"] += rng.uniform(-0.5, 0.5, size=p["P"].shape) * M.param_masks(M.net_layout(cfg))["P"]
+    batch = M.sample_batch(cfg, rng)
+    _, cache, _ = M.forward(p, batch, cfg)
+    frozen = {k: cache[k].copy() for k in M.CACHE_KEYS}
+    assert np.all(frozen["keep"] == 1)
+    _, g = M.loss_and_grads(p, batch, cfg)
+    h = 1e-6
+    for name in p:
+        for idx in np.ndindex(p[name].shape):
+            q = {k: v.copy() for k, v in p.items()}
+            q[name][idx] += h
+            up = _loss_with_cut_paths(q, batch, cfg, frozen)
+            q[name][idx] -= 2 * h
+            down = _loss_with_cut_paths(q, batch, cfg, frozen)
+            num = (up - down) / (2 * h)
+            assert abs(g[name][idx] - num) <= 1e-6 * max(abs(num), abs(g[name][idx])) + 1e-9, \
+                (name, idx, g[name][idx], num)
+    full = M.loss_and_grads(p, batch, dataclasses.replace(cfg, truncated=False))[1]
+    assert not all(np.allclose(full[k], g[k]) for k in g)      # the cut paths mattered
+
+
+def test_stacked_settings_equal_separate_runs():
+    """Settings of one kind and period share a kernel call; each (seed, setting) block trains
+    exactly as it does alone."""
+    cfg = M.PRESETS["quick"]
+    group = ("msd_F4_I01", "msd_F4_I012")
+    assert M.stack_groups(("gts_F4",) + group + ("pfg_cos_F4",)) == [("gts_F4",), group,
+                                                                      ("pfg_cos_F4",)]
+    stacked = M.train_group(cfg, group, [0, 1])
+    alone = [r for t in group for r in M.train_setting(cfg, t, [0, 1])]
+    key = lambda r: (r["task"], r["variant"], r["seed"])           # noqa: E731
+    alone = {key(r): r for r in alone}
+    assert len(stacked) == len(alone)
+    for r in stacked:
+        b = alone[key(r)]
+        assert r["test_max_abs_error"] == b["test_max_abs_error"]
+        assert r["runs_test_max_abs_error"] == b["runs_test_max_abs_error"]
+        assert r["curve_loss"] == b["curve_loss"]
+        for n in ("W", "P", "V"):
+            assert np.array_equal(r["artifacts"]["params"][n], b["artifacts"]["params"][n])

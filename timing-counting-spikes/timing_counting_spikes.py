@@ -140,10 +140,12 @@ def new_streams(task: Task, n: int, b: int) -> dict:
                 first=np.ones((n, b), dtype=bool), s=np.zeros((n, b)), yc=np.zeros((n, b)))
 
 
-def stream_step(task: Task, st: dict, table: np.ndarray, draw: np.ndarray):
+def stream_step(task: Task, st: dict, table: np.ndarray, draw: np.ndarray, offset=None):
     """Input x_t, target d_t, scored mask for step tau of every stream; advance counters.
 
     draw: fresh delays I (used by MSD at a spike). Counters are updated in place.
+    table: the target over one period; several settings' tables one after the other when
+    offset (N, 1) gives each net's start in it (settings stacked in one call).
     """
     tau = st["tau"]
     if task.kind == "msd":
@@ -158,7 +160,7 @@ def stream_step(task: Task, st: dict, table: np.ndarray, draw: np.ndarray):
     else:
         phase = tau % task.F
         x = (tau == 0).astype(np.float64) if task.kind == "gts" else np.zeros(tau.shape)
-        target = table[phase]
+        target = table[phase] if offset is None else table[offset + phase]
         if task.kind == "gts":
             target = np.where(tau == 0, 0.0, target)
         scored = np.ones(tau.shape, dtype=bool)
@@ -303,6 +305,26 @@ def sigmoid(z):
     return 0.5 * (1.0 + np.tanh(0.5 * z))
 
 
+def group_spec(batch: dict) -> tuple:
+    """What forward needs to know of the batch's task settings.
+
+    batch["task"] is one setting's name, or a tuple of settings of one kind and period F
+    stacked in one call with batch["task_ids"] (N,) naming each net's setting. Returns
+    (first task, target table, per-net table offset or None, linear output: True / False /
+    (N, 1) mask, criterion threshold: a float or (N, 1))."""
+    names = batch["task"] if isinstance(batch["task"], (tuple, list)) else (batch["task"],)
+    tasks = [parse_task(n) for n in names]
+    task = tasks[0]
+    if len(tasks) == 1:
+        return task, wave_table(task), None, task.linear, task.threshold
+    tid = np.asarray(batch["task_ids"])
+    lin = np.array([t.linear for t in tasks])[tid][:, None]
+    linear = True if lin.all() else False if not lin.any() else lin
+    thr = np.array([t.threshold for t in tasks])[tid][:, None]
+    table = np.concatenate([wave_table(t) for t in tasks])
+    return task, table, (tid * task.F)[:, None], linear, thr
+
+
 CACHE_KEYS = ("x", "sp", "ycp", "g", "i", "f", "s", "o", "yc", "y", "w", "e", "keep")
 
 
@@ -328,8 +350,7 @@ def forward(params: dict, batch: dict, cfg, keep_cache: bool = True, work: dict 
     probability 1 / (restart_life F), a mean life of restart_life periods).
     work: a workspace dict (see workspace) whose arrays the cache reuses.
     """
-    task = parse_task(batch["task"])
-    table = wave_table(task)
+    task, table, offset, linear, thr = group_spec(batch)
     m = param_masks(batch["var_ids"])
     W, P, V = params["W"] * m["W"], params["P"] * m["P"], params["V"]
     nf = (batch["var_ids"] == 2)[:, None]            # no_forget nets: f = 1
@@ -352,7 +373,7 @@ def forward(params: dict, batch: dict, cfg, keep_cache: bool = True, work: dict 
             restart_streams(task, st, reset)
         keep = (~reset).astype(np.float64)
         sp, ycp = s * keep, yc * keep                # s_{t-1}, y^c_{t-1} (0 after a restart)
-        x, d, scored = stream_step(task, st, table, draws[t])
+        x, d, scored = stream_step(task, st, table, draws[t], offset)
         a = wx * x + wc * ycp + wb                   # net_u = w_ux x + w_uc y^c_{t-1} + b_u
         g = a[C]                                     # g(net_c) = net_c (identity squash)
         i = sigmoid(a[IN] + pi * sp)                 # y^in = f(net_in + p_in s_{t-1})
@@ -362,11 +383,12 @@ def forward(params: dict, batch: dict, cfg, keep_cache: bool = True, work: dict 
         o = sigmoid(a[OUT] + po * s)                 # y^out = f(net_out + p_out s_t)
         yc = o * s                                   # y^c = y^out s_t (no h)
         z = vk * yc + vb                             # net_k = w_k y^c + b_k
-        y = z if task.linear else sigmoid(z)         # y^k: linear or logistic
+        y = z if linear is True else sigmoid(z) if linear is False else \
+            np.where(linear, z, sigmoid(z))          # y^k: linear or logistic
         e = np.where(scored, y - d, 0.0)             # error at scored steps
         w = scored * np.where(d > 0.5, spike_w, 1.0) if task.kind == "gts" else scored * 1.0
         if batch["terminate"]:
-            err = ~(np.abs(e) < task.threshold)          # (a non-finite error is one too)
+            err = ~(np.abs(e) < thr)                 # (a non-finite error is one too)
             st["bad"] = np.where((st["bad"] >= 0) | err, st["bad"] + 1, -1)
             full = st["count"] >= cfg.max_spikes
             n_full += (full & (st["bad"] < 0)).sum(axis=1)  # streams run to the end error-free
@@ -398,7 +420,7 @@ def loss(params: dict, batch: dict, cfg) -> float:
 
 def backward(params: dict, batch: dict, cfg, cache: dict, work: dict | None = None) -> dict:
     """Full BPTT gradient of sum(per-net loss), peephole paths included."""
-    task = parse_task(batch["task"])
+    linear = group_spec(batch)[3]
     m = param_masks(batch["var_ids"])
     W, P, V = params["W"] * m["W"], params["P"] * m["P"], params["V"]
     L, N, B = cache["x"].shape
@@ -414,7 +436,8 @@ def backward(params: dict, batch: dict, cfg, cache: dict, work: dict | None = No
         y, s, o = cache["y"][t], cache["s"][t], cache["o"][t]
         i, f, g, sp = cache["i"][t], cache["f"][t], cache["g"][t], cache["sp"][t]
         dy = 2.0 * cache["w"][t] * cache["e"][t] / (L * B)      # E = sum w e^2 / (L B)
-        dz = dy if task.linear else dy * y * (1.0 - y)         # y^k = f(net_k)
+        dz = dy if linear is True else dy * y * (1.0 - y) if linear is False else \
+            np.where(linear, dy, dy * y * (1.0 - y))            # y^k = f(net_k)
         dyc = dz * vk + dyc_next                                # net_k = w_k y^c + b_k
         dao = dyc * s * o * (1.0 - o)                           # y^c = y^out s_t
         ds = dyc * o + ds_next                                  # y^c = y^out s_t
@@ -556,7 +579,8 @@ ERR_CAP = 1e6          # errors of nets whose state blew up are reported as this
 
 
 def run_stream(params: dict, var_ids: np.ndarray, cfg, task: Task, n_spikes: int, rngs: list,
-               s0: np.ndarray | None = None, block: int = 2000) -> dict:
+               s0: np.ndarray | None = None, block: int = 2000, tasks: tuple | None = None,
+               task_ids: np.ndarray | None = None) -> dict:
     """Free-run every net on one continual stream, no resets, scored over its first n_spikes
     spikes (MSD) or n_spikes periods (GTS, PFG).
 
@@ -565,10 +589,15 @@ def run_stream(params: dict, var_ids: np.ndarray, cfg, task: Task, n_spikes: int
     result depends only on its own weights and its seed. s0: initial cell state per net
     (default 0, the test); y^c starts at 0. Returns per net the max |error| over the scored
     window, the first step with |error| >= the criterion's threshold (-1 if none), the mse
-    and the steps the window spans.
+    and the steps the window spans. tasks, task_ids: settings of task's kind and F stacked
+    in the call (see group_spec); each group of nets holds one setting.
     """
     N, G = len(var_ids), len(rngs)
     per = N // G
+    names = tasks or (task.name,)
+    tid = np.zeros(N, dtype=np.int64) if task_ids is None else np.asarray(task_ids)
+    group_delays = [np.array(parse_task(names[tid[j * per]]).delays or (0,)) for j in range(G)]
+    thr = np.array([parse_task(n).threshold for n in names])[tid]
     st = new_streams(task, N, 1)
     if s0 is not None:
         st["s"] = np.asarray(s0, dtype=np.float64).reshape(N, 1).copy()
@@ -576,13 +605,12 @@ def run_stream(params: dict, var_ids: np.ndarray, cfg, task: Task, n_spikes: int
     max_err, first_err = np.zeros(N), np.full(N, -1, dtype=np.int64)
     sq, n_sc, steps, t0 = np.zeros(N), np.zeros(N, dtype=np.int64), np.zeros(N, np.int64), 0
     ecfg = dataclasses.replace(cfg, terminate=False, restart_life=0.0)
-    delays = np.array(task.delays or (0,))
     work: dict = {}
     while n_sc.min() < limit:
-        draws = np.concatenate([np.repeat(r.choice(delays, size=(block, 1, 1)), per, axis=1)
-                                for r in rngs], axis=1)
-        batch = dict(task=task.name, var_ids=var_ids, draws=draws, streams=st,
-                     terminate=False, u=None)
+        draws = np.concatenate([np.repeat(r.choice(dl, size=(block, 1, 1)), per, axis=1)
+                                for r, dl in zip(rngs, group_delays, strict=True)], axis=1)
+        batch = dict(task=names if tasks else task.name, task_ids=tid, var_ids=var_ids,
+                     draws=draws, streams=st, terminate=False, u=None)
         with np.errstate(all="ignore"):
             _, cache, st = forward(params, batch, ecfg, keep_cache=False, work=work)
         scored = cache["w"][:, :, 0] > 0                            # (L, N)
@@ -591,7 +619,7 @@ def run_stream(params: dict, var_ids: np.ndarray, cfg, task: Task, n_spikes: int
         ae = np.nan_to_num(np.abs(cache["e"][:, :, 0]), nan=np.inf)   # blown up: inf
         ae = np.where(win, ae, 0.0)
         max_err = np.maximum(max_err, ae.max(axis=0))
-        bad = ae >= task.threshold
+        bad = ae >= thr
         hit = bad.any(axis=0) & (first_err < 0)
         first_err[hit] = t0 + bad.argmax(axis=0)[hit]
         # per-net sums in one fixed order (row-wise), whatever the number of nets
@@ -674,21 +702,43 @@ def exploit_explore(params, mom, vel, st, ended, rngs, cfg, task, frozen) -> Non
 
 
 def train_setting(cfg, task_name: str, seeds, log=None) -> list:
-    """Train rows (init x variant) x restarts x seeds of one task setting as one batch of nets.
+    """Train rows (init x variant) x restarts x seeds of one task setting as one batch of nets
+    (see train_group)."""
+    return train_group(cfg, (task_name,), seeds, log)
+
+
+def stack_groups(task_names) -> list:
+    """Settings that share one kernel call: same kind and period F (so the same chunk
+    length, streams per net and variants), in their given order."""
+    groups: dict = {}
+    for name in task_names:
+        t = parse_task(name)
+        groups.setdefault((t.kind, t.F), []).append(name)
+    return [tuple(g) for g in groups.values()]
+
+
+def train_group(cfg, task_names, seeds, log=None) -> list:
+    """Train rows (init x variant) x restarts x seeds of settings of one kind and period as
+    one batch of nets: seed-major, then setting, then row, then restart. A (seed, setting)
+    block is exactly the nets, streams and generators of that seed and setting alone.
 
     Every restart is a run of its own: all are tested on the seed's test stream; the seed's
     net of a row is the restart chosen on a separate selection stream (never the test)."""
-    task = parse_task(task_name)
+    names = tuple(task_names)
+    tasks = [parse_task(n) for n in names]
+    task = tasks[0]
     tcfg = dataclasses.replace(cfg, variants=task_variants(cfg, task))
     rows = rows_of(tcfg)
     seeds = list(seeds)
-    S, nv, R = len(seeds), len(rows), cfg.restarts
-    npr = nv * R                                     # nets per seed
-    var_ids = net_layout(tcfg, S)
-    rngs = [seed_rngs(s, task) for s in seeds]
-    inits = [init_params(tcfg, r[0], task) for r in rngs]
+    S, T, nv, R = len(seeds), len(tasks), len(rows), cfg.restarts
+    npr = nv * R                                     # nets per seed and setting
+    G = S * T                                        # (seed, setting) blocks
+    var_ids = np.tile(net_layout(tcfg), G)
+    task_ids = np.tile(np.repeat(np.arange(T), npr), S)
+    rngs = [seed_rngs(sd, t) for sd in seeds for t in tasks]
+    inits = [init_params(tcfg, r[0], t) for r, t in zip(rngs, tasks * S, strict=True)]
     params = {k: np.concatenate([p[k] for p in inits]) for k in inits[0]}
-    N, B, L = S * npr, n_streams(cfg, task), chunk_len(cfg, task)
+    N, B, L = G * npr, n_streams(cfg, task), chunk_len(cfg, task)
     st = new_streams(task, N, B)
     mom = {k: np.zeros_like(v) for k, v in params.items()}
     vel = {k: np.zeros_like(v) for k, v in params.items()}
@@ -701,21 +751,22 @@ def train_setting(cfg, task_name: str, seeds, log=None) -> list:
     streams_started, window_streams = np.zeros(N), np.zeros(N)
     frozen, solved_at = np.zeros(N, dtype=bool), np.full(N, -1, dtype=np.int64)
     store = {n: v.copy() for n, v in params.items()}
-    delays = np.array(task.delays or (0,))
+    delays = [np.array(t.delays or (0,)) for t in tasks] * S
     work: dict = {}
     draws, u = np.empty((L, N, B), dtype=np.int64), np.empty((L, N, B))
     random_restarts = cfg.restart_life > 0
+    label = "+".join(names)
     for k in range(1, n_upd + 1):
         for j, r in enumerate(rngs):
-            draws[:, j * npr:(j + 1) * npr] = r[1].choice(delays, size=(L, npr, B))
+            draws[:, j * npr:(j + 1) * npr] = r[1].choice(delays[j], size=(L, npr, B))
             if random_restarts:
                 u[:, j * npr:(j + 1) * npr] = r[1].random(size=(L, npr, B))
-        batch = dict(task=task.name, var_ids=var_ids, draws=draws, streams=st,
-                     terminate=cfg.terminate, u=u)
+        batch = dict(task=names if T > 1 else task.name, task_ids=task_ids, var_ids=var_ids,
+                     draws=draws, streams=st, terminate=cfg.terminate, u=u)
         per_net, cache, st = forward(params, batch, tcfg, work=work)
         lval = float(np.sum(per_net))
         if not math.isfinite(lval):
-            raise FloatingPointError(f"{task.name}: non-finite loss at update {k}")
+            raise FloatingPointError(f"{label}: non-finite loss at update {k}")
         grads = backward(params, batch, tcfg, cache, work=work)
         if cfg.stop_when_solved:
             # the paper's stopping rule, per net: a training stream that ran its full
@@ -744,8 +795,8 @@ def train_setting(cfg, task_name: str, seeds, log=None) -> list:
         acc += per_net
         window_streams += ended
         if pbt_every and k % pbt_every == 0 and k < n_upd * cfg.pbt_until:
-            exploit_explore(params, mom, vel, st, window_streams.reshape(S, nv, R),
-                            [r[1] for r in rngs], cfg, task, frozen.reshape(S, nv, R))
+            exploit_explore(params, mom, vel, st, window_streams.reshape(G, nv, R),
+                            [r[1] for r in rngs], cfg, task, frozen.reshape(G, nv, R))
             window_streams[:] = 0
         if k % snap_every == 0:
             snaps.append({n: v.copy() for n, v in params.items()})
@@ -754,7 +805,7 @@ def train_setting(cfg, task_name: str, seeds, log=None) -> list:
             acc = np.zeros(N)
         if log is not None and time.perf_counter() - t_log > 5.0:
             t_log = time.perf_counter()
-            log(f"{task.name}: update {k}/{n_upd}, streams "
+            log(f"{label}: update {k}/{n_upd}, streams "
                 f"{int(streams_started.sum())}, loss {lval / N:.4g}, "
                 f"{time.perf_counter() - t_start:.0f} s")
     train_s = time.perf_counter() - t_start
@@ -764,34 +815,35 @@ def train_setting(cfg, task_name: str, seeds, log=None) -> list:
     s0 = np.concatenate([r[3].uniform(-cfg.select_state, cfg.select_state, size=npr)
                          for r in rngs])
     sel = run_stream(params, var_ids, tcfg, task, cfg.select_spikes, [r[3] for r in rngs],
-                     s0=s0)
+                     s0=s0, tasks=names, task_ids=task_ids)
     score = sel["max_err"] + 1e-3 * np.minimum(sel["mse"], 1e3)
-    pick = score.reshape(S, nv, R).argmin(axis=2)                # (S, nv)
+    pick = score.reshape(G, nv, R).argmin(axis=2)                # (G, nv)
     # every restart (run) is tested on its seed's test stream, from the zero state
     t_eval = time.perf_counter()
-    test = run_stream(params, var_ids, tcfg, task, cfg.test_spikes, [r[2] for r in rngs])
+    test = run_stream(params, var_ids, tcfg, task, cfg.test_spikes, [r[2] for r in rngs],
+                      tasks=names, task_ids=task_ids)
     eval_s = time.perf_counter() - t_eval
     steps_per_s = n_upd * N * B * L / train_s
     runs_upd = np.where(solved_at > 0, solved_at, n_upd)
     records = []
-    for si, seed in enumerate(seeds):
+    for gi, (seed, tk) in enumerate((sd, t) for sd in seeds for t in tasks):
         for vi, (variant, init) in enumerate(rows):
-            base = si * npr + vi * R
-            net = base + pick[si, vi]
+            base = gi * npr + vi * R
+            net = base + pick[gi, vi]
             runs = slice(base, base + R)
             err = float(test["max_err"][net])
             run_err = test["max_err"][runs]
             records.append(dict(
-                task=task.name, variant=row_name(variant, init), arch=variant, init=init,
-                seed=seed, solved=bool(err < task.threshold),
+                task=tk.name, variant=row_name(variant, init), arch=variant, init=init,
+                seed=seed, solved=bool(err < tk.threshold),
                 test_max_abs_error=err,
-                trivial_max_abs_error=trivial_error(task),
+                trivial_max_abs_error=trivial_error(tk),
                 test_mse=float(test["mse"][net]),
                 test_first_error_step=int(test["first_err"][net]),
                 test_steps=int(test["steps"][net]),
-                restart_chosen=int(pick[si, vi]),
+                restart_chosen=int(pick[gi, vi]),
                 select_max_abs_error=[float(e) for e in sel["max_err"][runs]],
-                n_runs=R, runs_solved=int((run_err < task.threshold).sum()),
+                n_runs=R, runs_solved=int((run_err < tk.threshold).sum()),
                 runs_test_max_abs_error=[float(e) for e in run_err],
                 training_streams=int(streams_started[net]),
                 sequences_total=int(streams_started[runs].sum()),
@@ -800,7 +852,7 @@ def train_setting(cfg, task_name: str, seeds, log=None) -> list:
                 training_updates=n_upd, chunk_steps=L, streams_per_net=B,
                 curve_updates=list(curve_upd),
                 curve_loss=[float(c[net]) for c in curve_loss],
-                train_wall_s=train_s / S, eval_wall_s=eval_s / S,
+                train_wall_s=train_s / G, eval_wall_s=eval_s / G, stacked_with=list(names),
                 train_cpu_time_per_net_s=train_cpu / N,
                 throughput_steps_per_s=steps_per_s,
                 n_weights=n_weights(variant),
@@ -814,8 +866,8 @@ def train_setting(cfg, task_name: str, seeds, log=None) -> list:
 def train(cfg, seed: int, log=None) -> dict:
     """One seed: every task setting x variant (restarts chosen by training error)."""
     runs = []
-    for name in cfg.tasks:
-        runs += train_setting(cfg, name, [seed], log)
+    for group in stack_groups(cfg.tasks):
+        runs += train_group(cfg, group, [seed], log)
     return dict(seed=seed, runs=runs)
 
 
@@ -1103,21 +1155,22 @@ def config_from_args(args, parser) -> tuple:
 
 def _work_units(cfg, seeds: list, jobs: int) -> list:
     """(task, seed group) units, costliest first; seeds split only when tasks < jobs."""
-    groups = max(1, min(len(seeds), -(-jobs // len(cfg.tasks))))
+    stacks = stack_groups(cfg.tasks)
+    groups = max(1, min(len(seeds), -(-jobs // len(stacks))))
     chunks = [seeds[g::groups] for g in range(groups)]
-    units = [(t, c) for t in cfg.tasks for c in chunks if c]
+    units = [(t, c) for t in stacks for c in chunks if c]
 
     def cost(u):       # training steps x (nets x streams + a per-step overhead), measured
-        task = parse_task(u[0])
+        task = parse_task(u[0][0])
         nets = n_streams(cfg, task) * len(task_variants(cfg, task)) * len(cfg.inits) * \
-            cfg.restarts * len(u[1])
-        return n_updates(cfg, task) * chunk_len(cfg, task) * (nets + 500)
+            cfg.restarts * len(u[1]) * len(u[0])
+        return n_updates(cfg, task) * chunk_len(cfg, task) * (nets + 700)
     return sorted(units, key=cost, reverse=True)
 
 
-def _run_unit(cfg, task: str, seeds: list, quiet: bool) -> list:
+def _run_unit(cfg, tasks: tuple, seeds: list, quiet: bool) -> list:
     log = None if quiet else (lambda msg: print(msg, flush=True))
-    return train_setting(cfg, task, seeds, log)
+    return train_group(cfg, tasks, seeds, log)
 
 
 def _ignore_sigint() -> None:

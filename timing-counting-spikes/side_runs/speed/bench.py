@@ -2,8 +2,9 @@
 
     python timing-counting-spikes/side_runs/speed/bench.py [MODULE_PATH] [--updates N]
 
-Runs train_setting for a few settings with the modern preset but only N updates (no test
-beyond what train_setting does), and prints seconds per update. MODULE_PATH defaults to
+Runs train_setting (or, with --stack, train_group) for a few settings with the modern
+preset but only N updates and 1-spike selection/test streams, and prints CPU seconds per
+update. MODULE_PATH defaults to
 the folder's timing_counting_spikes.py; pass an older copy to compare.
 """
 
@@ -20,6 +21,8 @@ ap = argparse.ArgumentParser()
 ap.add_argument("module", nargs="?", default=str(HERE.parents[1] / "timing_counting_spikes.py"))
 ap.add_argument("--updates", type=int, default=300)
 ap.add_argument("--tasks", default="msd_F10_I01,gts_F10,pfg_cos_F25")
+ap.add_argument("--stack", action="store_true",
+                help="(new code) settings of one kind and period in one kernel call")
 ap.add_argument("--inits", default=None, help="comma list (new code only): the rows' inits")
 args = ap.parse_args()
 spec = importlib.util.spec_from_file_location("tcs_bench", args.module)
@@ -28,17 +31,23 @@ sys.modules["tcs_bench"] = M
 spec.loader.exec_module(M)
 base = M.PRESETS.get("modern", M.PRESETS["paper"])
 out = {}
-for name in args.tasks.split(","):
-    task = M.parse_task(name)
+names = args.tasks.split(",")
+units = M.stack_groups(names) if args.stack else [(n,) for n in names]
+for group in units:
+    task = M.parse_task(group[0])
     L = M.chunk_len(base, task)
-    cfg = dataclasses.replace(base, tasks=(name,), train_steps=L * args.updates, steps_per_F=0,
+    cfg = dataclasses.replace(base, tasks=group, train_steps=L * args.updates, steps_per_F=0,
                               test_spikes=1, select_spikes=1)
     if args.inits:
         cfg = dataclasses.replace(cfg, inits=tuple(args.inits.split(",")))
     t0 = time.process_time()
-    M.train_setting(cfg, name, list(range(10)))
+    if len(group) > 1:
+        M.train_group(cfg, group, list(range(10)))
+    else:
+        M.train_setting(cfg, group[0], list(range(10)))
     dt = time.process_time() - t0
-    out[name] = dict(chunk=L, updates=args.updates, cpu_s=round(dt, 2),
-                     ms_per_update=round(1e3 * dt / args.updates, 2))
-    print(name, out[name], flush=True)
+    key = "+".join(group)
+    out[key] = dict(chunk=L, updates=args.updates, cpu_s=round(dt, 2),
+                    ms_per_update=round(1e3 * dt / args.updates, 2))
+    print(key, out[key], flush=True)
 print(json.dumps(out))
