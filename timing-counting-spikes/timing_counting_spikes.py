@@ -1091,7 +1091,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--optimizer", choices=("adam", "sgd"), default=None,
                    help="adam, or the paper's SGD with momentum (default: the preset's)")
     p.add_argument("--train-steps", type=int, default=None,
-                   help="training steps per net and stream (default: the preset's)")
+                   help="training steps per net and stream, every setting alike "
+                        "(default: the preset's)")
     p.add_argument("--restarts", type=int, default=None,
                    help="optimisation restarts per seed (default: the preset's)")
     return p
@@ -1131,6 +1132,8 @@ def config_from_args(args, parser) -> tuple:
             if not val > 0:
                 parser.error(f"--{name.replace('_', '-')} must be > 0")
             over[name] = val
+    if "train_steps" in over:
+        over["steps_per_F"] = 0                         # the given budget, for every F
     if args.gradient is not None:
         over["truncated"] = args.gradient == "truncated"
     if args.optimizer is not None:
