@@ -63,7 +63,10 @@ C, IN, FG, OUT = 0, 1, 2, 3
 #   gts_F<F>            generating timed spikes: one input spike at the stream's start,
 #                       target 1 every F steps after it, 0 elsewhere.
 #   pfg_<wave>_F<F>     periodic function generation, no input: wave in cos, tri, rect.
-TASK_RE = re.compile(r"^(?:(msd)_F(-?\d+)_I(\d*)|(gts)_F(-?\d+)|pfg_(cos|tri|rect)_F(-?\d+))$")
+#   nmsd_F<F>_I<digits> MSD with one interval per sequence (the paper's NMSD): a spike, a
+#                       second spike F + I(n) steps later (target I(n)), then the next
+#                       sequence starts from the zero state. Not in the headline.
+TASK_RE = re.compile(r"^(?:(n?msd)_F(-?\d+)_I(\d*)|(gts)_F(-?\d+)|pfg_(cos|tri|rect)_F(-?\d+))$")
 PAPER_TASKS = ("msd_F10_I01", "msd_F10_I012", "msd_F49_I01", "gts_F10", "gts_F25", "gts_F50",
                "pfg_cos_F10", "pfg_cos_F25", "pfg_tri_F10", "pfg_tri_F25", "pfg_rect_F10",
                "pfg_rect_F25")
@@ -72,7 +75,7 @@ PAPER_TASKS = ("msd_F10_I01", "msd_F10_I012", "msd_F49_I01", "gts_F10", "gts_F25
 @dataclass(frozen=True)
 class Task:
     name: str
-    kind: str            # "msd", "gts" or "pfg"
+    kind: str            # "msd", "gts", "pfg" or "nmsd"
     F: int               # period / minimum spike spacing
     delays: tuple = ()   # MSD: the delay set I(n) is drawn from
     wave: str = ""       # PFG: cos, tri, rect
@@ -80,7 +83,7 @@ class Task:
     @property
     def linear(self) -> bool:
         """Output unit: linear for PFG and for MSD with delays > 1, logistic otherwise."""
-        return self.kind == "pfg" or (self.kind == "msd" and max(self.delays) > 1)
+        return self.kind == "pfg" or (self.delays != () and max(self.delays) > 1)
 
     @property
     def threshold(self) -> float:
@@ -93,13 +96,13 @@ def parse_task(name: str) -> Task:
     m = TASK_RE.match(name)
     if m is None:
         raise ValueError(f"unknown task {name!r} (msd_F<F>_I<digits>, gts_F<F>, "
-                         "pfg_{cos,tri,rect}_F<F>)")
+                         "pfg_{cos,tri,rect}_F<F>, nmsd_F<F>_I<digits>)")
     if m.group(1):
         F, digits = int(m.group(2)), m.group(3)
         if not digits:
             raise ValueError(f"task {name!r}: empty delay set")
         delays = tuple(sorted({int(d) for d in digits}))
-        task = Task(name, "msd", F, delays=delays)
+        task = Task(name, m.group(1), F, delays=delays)
     elif m.group(4):
         task = Task(name, "gts", int(m.group(5)))
     else:
@@ -112,7 +115,7 @@ def parse_task(name: str) -> Task:
 def wave_table(task: Task) -> np.ndarray:
     """Target over one period, indexed by phase tau mod F (GTS: spike at phase 0)."""
     ph = np.arange(task.F, dtype=np.float64)
-    if task.kind == "msd":
+    if task.kind in ("msd", "nmsd"):
         return np.zeros(task.F)
     if task.kind == "gts":
         return (ph == 0).astype(np.float64)
@@ -127,7 +130,7 @@ def wave_table(task: Task) -> np.ndarray:
 
 def trivial_error(task: Task) -> float:
     """Max abs error of the best constant output (the trivial fixed point)."""
-    if task.kind == "msd":
+    if task.kind in ("msd", "nmsd"):
         return (max(task.delays) - min(task.delays)) / 2.0
     tab = wave_table(task)
     return float((tab.max() - tab.min()) / 2.0)
@@ -137,7 +140,8 @@ def new_streams(task: Task, n: int, b: int) -> dict:
     """Counters of n x b fresh streams (all start at step 0, zero cell state)."""
     z = np.zeros((n, b), dtype=np.int64)
     return dict(tau=z.copy(), count=z.copy(), cd=z.copy(), cur=z.copy(), bad=z - 1,
-                first=np.ones((n, b), dtype=bool), s=np.zeros((n, b)), yc=np.zeros((n, b)))
+                okrun=z.copy(), first=np.ones((n, b), dtype=bool), s=np.zeros((n, b)),
+                yc=np.zeros((n, b)))
 
 
 def stream_step(task: Task, st: dict, table: np.ndarray, draw: np.ndarray, offset=None):
@@ -148,7 +152,7 @@ def stream_step(task: Task, st: dict, table: np.ndarray, draw: np.ndarray, offse
     offset (N, 1) gives each net's start in it (settings stacked in one call).
     """
     tau = st["tau"]
-    if task.kind == "msd":
+    if task.kind in ("msd", "nmsd"):
         spike = st["cd"] == 0
         x = spike.astype(np.float64)
         target = st["cur"].astype(np.float64)
@@ -171,7 +175,8 @@ def stream_step(task: Task, st: dict, table: np.ndarray, draw: np.ndarray, offse
 
 def restart_streams(task: Task, st: dict, reset: np.ndarray) -> None:
     """Streams flagged in `reset` start afresh (paper: a training stream ends at its first
-    error or after 100 spikes; the next one starts from the zero state)."""
+    error or after 100 spikes; the next one starts from the zero state). okrun (NMSD: the
+    correct sequences in a row on this stream slot) carries over."""
     for k in ("tau", "count", "cd", "cur"):
         st[k] = np.where(reset, 0, st[k])
     st["bad"] = np.where(reset, -1, st["bad"])
@@ -366,7 +371,8 @@ def forward(params: dict, batch: dict, cfg, keep_cache: bool = True, work: dict 
     reset = np.zeros((N, B), dtype=bool)
     n_full = np.zeros(N, dtype=np.int64)
     spike_w = cfg.spike_weight * (task.F - 1) if task.kind == "gts" else 1.0
-    restarts = batch["terminate"] or cfg.restart_life > 0
+    nmsd = task.kind == "nmsd"                       # one interval per sequence
+    restarts = batch["terminate"] or cfg.restart_life > 0 or nmsd
     p_restart = 1.0 / (cfg.restart_life * task.F) if cfg.restart_life > 0 else -1.0
     for t in range(L):
         if restarts:
@@ -390,9 +396,17 @@ def forward(params: dict, batch: dict, cfg, keep_cache: bool = True, work: dict 
         if batch["terminate"]:
             err = ~(np.abs(e) < thr)                 # (a non-finite error is one too)
             st["bad"] = np.where((st["bad"] >= 0) | err, st["bad"] + 1, -1)
-            full = st["count"] >= cfg.max_spikes
-            n_full += (full & (st["bad"] < 0)).sum(axis=1)  # streams run to the end error-free
+            full = st["count"] >= (1 if nmsd else cfg.max_spikes)
+            if nmsd:        # solved: nmsd_solved correct sequences in a row on one slot
+                ok = np.where(full & (st["bad"] < 0), st["okrun"] + 1,
+                              np.where(st["bad"] >= cfg.grace, 0, st["okrun"]))
+                n_full += (ok >= cfg.nmsd_solved).sum(axis=1)
+                st["okrun"] = np.where(ok >= cfg.nmsd_solved, 0, ok)
+            else:
+                n_full += (full & (st["bad"] < 0)).sum(axis=1)  # error-free to the end
             reset = (st["bad"] >= cfg.grace) | full
+        elif nmsd:
+            reset = st["count"] >= 1                 # the sequence ends; zero state next
         elif restarts:
             reset = np.zeros((N, B), dtype=bool)       # no error-triggered restarts
         if restarts and p_restart > 0:
@@ -514,6 +528,9 @@ class Config:
     restart_life: float = 0.0             # > 0: streams also restart at random, mean life
                                           # restart_life periods (0: off)
     max_spikes: int = 100                 # ... or after this many spikes / periods
+    nmsd_solved: int = 100                # NMSD: training stops after this many correct
+                                          # sequences in a row (one sequence = one stream)
+    stop_all_frozen: bool = False         # end the training loop once every net stopped
     test_spikes: int = 1000               # test stream length in spikes / periods
     select_spikes: int = 100              # selection stream for choosing among restarts
     select_state: float = 0.5             # ... which starts from a cell state ~ U[-a, a]
@@ -542,7 +559,7 @@ def chunk_len(cfg, task: Task) -> int:
 
 
 def n_streams(cfg, task: Task) -> int:
-    return cfg.msd_streams if task.kind == "msd" else cfg.streams
+    return cfg.msd_streams if task.kind in ("msd", "nmsd") else cfg.streams
 
 
 def make_batch(cfg, task: Task, var_ids: np.ndarray, streams: dict, rng, L: int) -> dict:
@@ -601,7 +618,7 @@ def run_stream(params: dict, var_ids: np.ndarray, cfg, task: Task, n_spikes: int
     st = new_streams(task, N, 1)
     if s0 is not None:
         st["s"] = np.asarray(s0, dtype=np.float64).reshape(N, 1).copy()
-    limit = n_spikes if task.kind == "msd" else n_spikes * task.F   # scored steps
+    limit = n_spikes * (1 if task.kind in ("msd", "nmsd") else task.F)   # scored steps
     max_err, first_err = np.zeros(N), np.full(N, -1, dtype=np.int64)
     sq, n_sc, steps, t0 = np.zeros(N), np.zeros(N, dtype=np.int64), np.zeros(N, np.int64), 0
     ecfg = dataclasses.replace(cfg, terminate=False, restart_life=0.0)
@@ -803,6 +820,8 @@ def train_group(cfg, task_names, seeds, log=None) -> list:
             curve_loss.append(acc / snap_every)
             curve_upd.append(k)
             acc = np.zeros(N)
+        if cfg.stop_all_frozen and frozen.all():
+            break
         if log is not None and time.perf_counter() - t_log > 5.0:
             t_log = time.perf_counter()
             log(f"{label}: update {k}/{n_upd}, streams "
@@ -849,7 +868,7 @@ def train_group(cfg, task_names, seeds, log=None) -> list:
                 sequences_total=int(streams_started[runs].sum()),
                 updates_to_solve=int(solved_at[net]) if solved_at[net] > 0 else None,
                 updates_total=int(runs_upd[runs].sum()),
-                training_updates=n_upd, chunk_steps=L, streams_per_net=B,
+                training_updates=n_upd, updates_run=k, chunk_steps=L, streams_per_net=B,
                 curve_updates=list(curve_upd),
                 curve_loss=[float(c[net]) for c in curve_loss],
                 train_wall_s=train_s / G, eval_wall_s=eval_s / G, stacked_with=list(names),
@@ -908,6 +927,10 @@ GRADCHECK_CASES = [
             counter_init=False))
     for task in ("msd_F3_I01", "msd_F3_I012", "gts_F3", "pfg_cos_F4")
     for life in (0.0, 1.0)
+] + [  # NMSD: every sequence ends after its one interval (a deterministic restart)
+    ("nmsd_F3_I01/sequences", Config(tasks=("nmsd_F3_I01",), variants=("peephole",
+     "no_peephole"), restarts=1, msd_streams=2, min_chunk=12, terminate=False,
+     init_scale=0.1, counter_init=False))
 ]
 
 
