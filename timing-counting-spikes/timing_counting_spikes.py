@@ -785,6 +785,8 @@ def train_group(cfg, task_names, seeds, log=None) -> list:
         if not math.isfinite(lval):
             raise FloatingPointError(f"{label}: non-finite loss at update {k}")
         grads = backward(params, batch, tcfg, cache, work=work)
+        ended = (cache["keep"] == 0).sum(axis=(0, 2))
+        streams_started += ended * ~frozen           # a stopped net trains no more streams
         if cfg.stop_when_solved:
             # the paper's stopping rule, per net: a training stream that ran its full
             # max_spikes without an error ends that net's training (its weights are frozen)
@@ -793,8 +795,6 @@ def train_group(cfg, task_names, seeds, log=None) -> list:
             frozen |= new
             for name in params:
                 store[name][new] = params[name][new]
-        ended = (cache["keep"] == 0).sum(axis=(0, 2))
-        streams_started += ended
         if cfg.clip > 0:
             clip_per_net(grads, cfg.clip)
         lr = cfg.lr * (cfg.lr_final / cfg.lr) ** ((k - 1) / max(1, n_upd - 1))
