@@ -111,7 +111,7 @@ def fig_pfg(res, cfg, npz, out):
     tasks = [t for t in cfg.tasks if t.startswith("pfg")]
     if not tasks:
         return
-    fig, axes = plt.subplots(len(tasks), 1, figsize=(8, 1.7 * len(tasks)), squeeze=False)
+    fig, axes = plt.subplots(len(tasks), 1, figsize=(10, 1.7 * len(tasks)), squeeze=False)
     for ax, task in zip(axes[:, 0], tasks, strict=True):
         F = M.parse_task(task).F
         for variant, col in (("peephole", "C0"), ("no_peephole", "C1")):
@@ -124,7 +124,7 @@ def fig_pfg(res, cfg, npz, out):
         ax.plot(tr["d"][0], "k--", lw=1, label="target")
         ax.set_title(f"{task}: first 4 periods of a free run", fontsize=8)
         ax.set_ylabel("output y^k", fontsize=8)
-        ax.legend(fontsize=6, loc="upper right")
+        ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     axes[-1, 0].set_xlabel("step of the free run from the zero state")
     fig.tight_layout()
     fig.savefig(out / "pfg_waves.png", dpi=110)

@@ -21,6 +21,7 @@ ap = argparse.ArgumentParser()
 ap.add_argument("module", nargs="?", default=str(HERE.parents[1] / "timing_counting_spikes.py"))
 ap.add_argument("--updates", type=int, default=300)
 ap.add_argument("--tasks", default="msd_F10_I01,gts_F10,pfg_cos_F25")
+ap.add_argument("--preset", default="modern", help="(new code) the preset to time")
 ap.add_argument("--stack", action="store_true",
                 help="(new code) settings of one kind and period in one kernel call")
 ap.add_argument("--inits", default=None, help="comma list (new code only): the rows' inits")
@@ -29,7 +30,7 @@ spec = importlib.util.spec_from_file_location("tcs_bench", args.module)
 M = importlib.util.module_from_spec(spec)
 sys.modules["tcs_bench"] = M
 spec.loader.exec_module(M)
-base = M.PRESETS.get("modern", M.PRESETS["paper"])
+base = M.PRESETS.get(args.preset, M.PRESETS["paper"])
 out = {}
 names = args.tasks.split(",")
 units = M.stack_groups(names) if args.stack else [(n,) for n in names]
@@ -47,7 +48,9 @@ for group in units:
         M.train_setting(cfg, group[0], list(range(10)))
     dt = time.process_time() - t0
     key = "+".join(group)
+    full = M.n_updates(base, task)                  # the preset's own budget
     out[key] = dict(chunk=L, updates=args.updates, cpu_s=round(dt, 2),
-                    ms_per_update=round(1e3 * dt / args.updates, 2))
+                    ms_per_update=round(1e3 * dt / args.updates, 2), preset_updates=full,
+                    preset_cpu_s=round(dt / args.updates * full))
     print(key, out[key], flush=True)
 print(json.dumps(out))
