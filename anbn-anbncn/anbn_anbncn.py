@@ -1280,7 +1280,7 @@ def _rate_cell(s: dict | None, cfg: dict, language: str) -> str:
         return "not run"
     long = language != "anbmBmAn" and _long_limit(cfg, language) > _limit(cfg, language)
     if s["n_runs"] == s["n_seeds"]:  # one net per seed: the per-run rate is the same
-        txt = f"{s['solved']}/{s['n_seeds']} (one net per seed)"
+        txt = f"{s['solved']}/{s['n_seeds']} (1 net/seed)"
         if long:
             txt += f"; to n = {_long_limit(cfg, language):,}: {s['solved_long']}/{s['n_seeds']}"
         return txt + f"; median e1 {_fmt_e1(s['e1']['median'], _limit(cfg, language))}"
@@ -1327,8 +1327,8 @@ def results_table(results: dict, paper_runs=None) -> str:
     rows += ["", "Every variant of the modern run:", "",
              ("| language / model | solved: seeds | runs | e1 to n = 10,000: median "
               "(min – max) | n ≤ 10,000: seeds, runs | fit training set: seeds, runs | "
-              "restarts × updates | strings in all |"),
-             "|---|---|---|---|---|---|---|---|"]
+              "strings in all |"),
+             "|---|---|---|---|---|---|---|"]
     for v, s in summ.items():
         lang = v.split("/")[0]
         lim, llim = _limit(cfg, lang), _long_limit(cfg, lang)
@@ -1341,17 +1341,16 @@ def results_table(results: dict, paper_runs=None) -> str:
             e1 = (f"{_fmt_e1(s['e1_long']['median'], llim)} ({_fmt_e1(s['e1_long']['min'], llim)}"
                   f" – {_fmt_e1(s['e1_long']['max'], llim)})")
             long = f"{s['solved_long']}/{s['n_seeds']}, {s['runs_solved_long']}/{s['n_runs']}"
-        u = _budget(cfg, lang)[1]
-        per_seed = s["n_runs"] // s["n_seeds"]
         rows.append(f"| {v} | {s['solved']}/{s['n_seeds']} | {s['runs_solved']}/{s['n_runs']} "
                     f"| {e1} | {long} | {s['train_accepted_all']}/{s['n_seeds']}, "
                     f"{s['runs_train_accepted_all']}/{s['n_runs']} | "
-                    f"{per_seed} × {u} | {_fmt_big(s['sequences_total'])} |")
+                    f"{_fmt_big(s['sequences_total'])} |")
     rows.append("")
     rows.append(f"Solved: every tested string accepted (n ≤ {cfg['test_max_n']:,}; grid n, m "
                 f"≤ {cfg['grid_max']}). e1: smallest rejected n (grid: smallest max(n, m)). "
                 "Seeds: the seed's chosen net; runs: every net of the row on its own. "
-                "`_plain`: restart 0 (no penalty).")
+                "`_plain`: restart 0 (no penalty). Strings: training strings over all "
+                "runs.")
     return "\n".join(rows)
 
 
