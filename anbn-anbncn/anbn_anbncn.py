@@ -1278,8 +1278,14 @@ def _rate_cell(s: dict | None, cfg: dict, language: str) -> str:
     """'seeds x/10, runs y/150' on the test range (and to the long range, a^n b^n(c^n))."""
     if s is None:
         return "not run"
+    long = language != "anbmBmAn" and _long_limit(cfg, language) > _limit(cfg, language)
+    if s["n_runs"] == s["n_seeds"]:  # one net per seed: the per-run rate is the same
+        txt = f"{s['solved']}/{s['n_seeds']} (1 net/seed)"
+        if long:
+            txt += f"; to n = {_long_limit(cfg, language):,}: {s['solved_long']}/{s['n_seeds']}"
+        return txt + f"; median e1 {_fmt_e1(s['e1']['median'], _limit(cfg, language))}"
     txt = (f"seeds {s['solved']}/{s['n_seeds']}, runs {s['runs_solved']}/{s['n_runs']}")
-    if language != "anbmBmAn" and _long_limit(cfg, language) > _limit(cfg, language):
+    if long:
         txt += (f"; to n = {_long_limit(cfg, language):,}: {s['solved_long']}/{s['n_seeds']}, "
                 f"runs {s['runs_solved_long']}/{s['n_runs']}")
     return txt
@@ -1321,8 +1327,8 @@ def results_table(results: dict, paper_runs=None) -> str:
     rows += ["", "Every variant of the modern run:", "",
              ("| language / model | solved: seeds | runs | e1 to n = 10,000: median "
               "(min – max) | n ≤ 10,000: seeds, runs | fit training set: seeds, runs | "
-              "restarts × updates | strings in all |"),
-             "|---|---|---|---|---|---|---|---|"]
+              "strings in all |"),
+             "|---|---|---|---|---|---|---|"]
     for v, s in summ.items():
         lang = v.split("/")[0]
         lim, llim = _limit(cfg, lang), _long_limit(cfg, lang)
@@ -1335,17 +1341,16 @@ def results_table(results: dict, paper_runs=None) -> str:
             e1 = (f"{_fmt_e1(s['e1_long']['median'], llim)} ({_fmt_e1(s['e1_long']['min'], llim)}"
                   f" – {_fmt_e1(s['e1_long']['max'], llim)})")
             long = f"{s['solved_long']}/{s['n_seeds']}, {s['runs_solved_long']}/{s['n_runs']}"
-        u = _budget(cfg, lang)[1]
-        per_seed = s["n_runs"] // s["n_seeds"]
         rows.append(f"| {v} | {s['solved']}/{s['n_seeds']} | {s['runs_solved']}/{s['n_runs']} "
                     f"| {e1} | {long} | {s['train_accepted_all']}/{s['n_seeds']}, "
                     f"{s['runs_train_accepted_all']}/{s['n_runs']} | "
-                    f"{per_seed} × {u} | {_fmt_big(s['sequences_total'])} |")
+                    f"{_fmt_big(s['sequences_total'])} |")
     rows.append("")
     rows.append(f"Solved: every tested string accepted (n ≤ {cfg['test_max_n']:,}; grid n, m "
                 f"≤ {cfg['grid_max']}). e1: smallest rejected n (grid: smallest max(n, m)). "
                 "Seeds: the seed's chosen net; runs: every net of the row on its own. "
-                "`_plain`: restart 0 (no penalty).")
+                "`_plain`: restart 0 (no penalty). Strings: training strings over all "
+                "runs.")
     return "\n".join(rows)
 
 
@@ -1497,6 +1502,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--gradient", choices=("full", "truncated"),
                     help="full BPTT, or truncated: no error flows back through the "
                          "peepholes into the cell state (default: the preset's)")
+    ap.add_argument("--stop", choices=("solved", "budget"),
+                    help="solved: stop a net once every training string is accepted; "
+                         "budget: always train the full --updates (default: the preset's)")
     ap.add_argument("--lr", type=_pos_float,
                     help="learning rate; setting --lr, --updates or --restarts applies one "
                          "budget to every language (default: the preset's)")
@@ -1533,6 +1541,8 @@ def config_from_args(args, ap) -> Config:
             "train_max_n": args.train_max_n, "test_max_n": args.test_max_n,
             "long_test_max_n": args.long_test_max_n, "gradient": args.gradient,
             "grid_max": args.grid_max, "sat_penalty": args.sat_penalty}
+    if args.stop is not None:
+        over["stop_when_solved"] = args.stop == "solved"
     cfg = dataclasses.replace(cfg, **{k: v for k, v in over.items() if v is not None})
     if cfg.optimizer == "dekf":
         if "rnn" in cfg.models or single(cfg, cfg.languages[0], cfg.models[0]).restarts > 1 \

@@ -1668,8 +1668,9 @@ def atomic_write_json(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def git_state() -> dict:
-    """The commit the run ran on and whether the tree had changes (None without git)."""
+def git_state(outdir: Path | None = None) -> dict:
+    """The commit the run ran on and whether the tree had changes (None without git);
+    files under the run's own outdir (e.g. the checkpoints of a resumed run) don't count."""
     import subprocess
 
     def git(*a):
@@ -1680,9 +1681,19 @@ def git_state() -> dict:
             return None
         return r.stdout if r.returncode == 0 else None
 
-    head, status = git("rev-parse", "HEAD"), git("status", "--porcelain")
+    head, status = git("rev-parse", "HEAD"), git("status", "--porcelain", "-uall")
+    top = git("rev-parse", "--show-toplevel")
+    skip = None
+    if outdir is not None and top:
+        try:
+            skip = Path(outdir).resolve().relative_to(Path(top.strip()).resolve()).as_posix()
+        except ValueError:
+            skip = None
+    lines = [ln[3:].strip('"') for ln in (status or "").splitlines() if ln.strip()]
+    if skip:
+        lines = [f for f in lines if not (f == skip or f.startswith(skip + "/"))]
     return {"git_commit": head.strip() if head else None,
-            "git_dirty": bool(status.strip()) if status is not None else None}
+            "git_dirty": bool(lines) if status is not None else None}
 
 
 def main(argv=None) -> int:
@@ -1728,7 +1739,7 @@ def main(argv=None) -> int:
         parser.error(err)
     if args.checkpoint_every > 0:
         ck_dir.mkdir(exist_ok=True)
-    git = git_state()  # the tree as the run starts (edits during the run don't count)
+    git = git_state(args.outdir)  # the tree as the run starts (later edits don't count)
     t0 = time.perf_counter()
     pool = None
     try:

@@ -230,7 +230,7 @@ def plot_input_gates(res, arrays, cfg, out):
 def plot_sequences_to_solve(res, cfg, out):
     recs = records(res, "lstm")
     ref = res["paper_reference"]["sequences_to_solve_mean"]
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = plt.subplots(figsize=(7, 5))
     seeds = [r["seed"] for r in recs]
     vals = [r["sequences_to_solve"] for r in recs]
     solved = [(s, v) for s, v in zip(seeds, vals, strict=True) if v is not None]
@@ -255,7 +255,7 @@ def plot_sequences_to_solve(res, cfg, out):
     ax.set_xlabel("seed")
     ax.set_ylabel("training sequences until the paper's stop rule")
     ax.set_xticks(seeds)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
     ax.set_title(f"Sequences to solve, task {cfg.task}")
     fig.tight_layout()
     fig.savefig(out / "sequences_to_solve.png", dpi=90)

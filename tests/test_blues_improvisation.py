@@ -722,3 +722,24 @@ def test_cli_checkpoints_are_removed_when_the_run_completes(tmp_path):
     assert m.main(["--preset", "quick", "--seeds", "0", "--jobs", "1", "--outdir", str(out),
                    "--quiet", "--experiment", "chords", "--checkpoint-every", "0.001"]) == 0
     assert (out / "results.json").is_file() and not (out / "checkpoints").exists()
+
+
+def test_readme_paper_cost_matches_the_partial_run():
+    import pickle
+
+    cks = sorted((FOLDER / "paper" / "checkpoints").glob("*.pkl"))
+    if not cks:
+        pytest.skip("no partial paper run committed")
+    ms = {}
+    for p in cks:
+        with open(p, "rb") as f:
+            ck = pickle.load(f)
+        assert ck["config"]["optimizer"] == "sgd" and ck["config"]["batch"] == 1
+        ms[p.stem] = 1000 * ck["spent"]["cpu_s"] / int(ck["loop"]["total"].sum())
+        cap = ck["config"]["updates"] * len(ck["seeds"])  # updates of a row, at most
+    text = " ".join((FOLDER / "README.md").read_text().split())
+    assert (f"It costs {ms['chords_lstm']:.2f} / {ms['melody_lstm']:.2f} ms CPU per net-update "
+            f"(chords / melody LSTM), {ms['chords_rnn']:.2f} / {ms['melody_rnn']:.2f} (RNN)") \
+        in text
+    total = sum(ms.values()) * cap / 1000
+    assert f"at most ~{round(total, -3):,.0f} CPU-seconds" in text

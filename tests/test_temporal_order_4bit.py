@@ -555,3 +555,21 @@ def test_readme_prose_quotes_the_committed_modern_run():
     assert f"accuracy {r['test_accuracy']['median']:.3f} median" in text
     assert (f"{r['test_output_spread']['median']:.3f} median, against "
             f"{s['test_output_spread']['median']:.2f} for the LSTM") in text
+
+
+def test_readme_prose_quotes_the_committed_paper_6a_run():
+    import json
+    path = FOLDER / "paper_6a" / "results.json"
+    if not path.exists():
+        pytest.skip("no committed paper_6a run")
+    res = json.loads(path.read_text())
+    text = " ".join((FOLDER / "README.md").read_text().split())
+    s = res["summary"]["lstm"]
+    m = s["sequences_to_solve_mean"]
+    assert res["preset"] == "paper" and res["config"]["task"] == "6a" and s["n_seeds"] == 20
+    assert f"solves {s['solved']} of {s['n_seeds']} trials** after a mean of " \
+           f"**{m['mean']:,.0f} ± {m['sd']:,.0f}** sequences (95% CI {m['ci95'][0]:,.0f}–" \
+           f"{m['ci95'][1]:,.0f};" in text
+    assert f"{s['test_wrong_mean']['mean']:.2f} of 2560 test sequences wrong on average" in text
+    assert f"took {res['wallclock_s']:.0f} s wall" in text
+    assert f"{s['cpu_time_s']['min']:.1f}–{s['cpu_time_s']['max']:.1f} s of CPU" in text
