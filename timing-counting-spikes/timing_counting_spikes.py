@@ -1028,7 +1028,7 @@ def headline(results: dict, paper_runs=None) -> str:
 
     def k(key, src=sm):
         s = src.get(key)
-        return f"{s['solved']}/{s['n_seeds']} ({s['runs_solved']}/{s['n_runs']} runs)" \
+        return f"{s['solved']}/{s['n_seeds']} seeds ({s['runs_solved']}/{s['n_runs']} runs)" \
             if s else "–"
     settings = list(dict.fromkeys(key.split("/")[0] for key in sm))
 
@@ -1039,7 +1039,7 @@ def headline(results: dict, paper_runs=None) -> str:
              f"/{len(settings)} settings" if ps else "paper procedure: not run")
     return (f"modern, peephole: {any_pp}/{len(settings)} settings solved by >= 1 seed "
             f"(paper: all); MSD 49 vs 50 {k('msd_F49_I01/peephole')}, GTS F=10 "
-            f"{k('gts_F10/peephole')}, PFG cos F=10 {k('pfg_cos_F10/peephole')} seeds; "
+            f"{k('gts_F10/peephole')}, PFG cos F=10 {k('pfg_cos_F10/peephole')}; "
             f"with the paper's init: {any_pi}/{len(settings)} settings; {paper}")
 
 
