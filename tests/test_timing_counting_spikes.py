@@ -469,3 +469,26 @@ def test_stacked_settings_equal_separate_runs():
         assert r["curve_loss"] == b["curve_loss"]
         for n in ("W", "P", "V"):
             assert np.array_equal(r["artifacts"]["params"][n], b["artifacts"]["params"][n])
+
+
+def test_readme_prose_numbers_match_the_committed_run():
+    """The seeds/runs counts quoted in the README prose are the committed run's."""
+    res = json.loads((FOLDER / "results.json").read_text())
+    if res.get("preset") != "modern":
+        pytest.skip("committed run predates the modern preset")
+    sm, text = res["summary"], " ".join((FOLDER / "README.md").read_text().split())
+
+    def cell(key):
+        s = sm[key]
+        return f"{s['solved']}/{s['n_seeds']} seeds ({s['runs_solved']}/{s['n_runs']} runs)"
+    for label, key in (("MSD F = 10 {0,1}", "msd_F10_I01/peephole"),
+                       ("**49 vs 50 steps**", "msd_F49_I01/peephole"),
+                       ("GTS F = 10", "gts_F10/peephole"),
+                       ("f_cos F = 10", "pfg_cos_F10/peephole")):
+        assert f"{label} {cell(key)}" in text, label
+    pi = [s for k, s in sm.items() if k.endswith("_paper_init")]
+    assert f"{sum(s['runs_solved'] for s in pi)} of {sum(s['n_runs'] for s in pi)} runs" in text
+    assert f"`wallclock_s` = {res['wallclock_s']:.0f} s" in text
+    for key, label in (("msd_F10_I012", "MSD {0,1,2} drops from"), ("gts_F10", "GTS F = 10 (")):
+        s = sm[f"{key}/no_peephole"]
+        assert label in text and f"{s['solved']}/10" in text
