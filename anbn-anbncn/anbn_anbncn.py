@@ -960,7 +960,12 @@ def _load_checkpoint(path: Path, cfg: Config):
         return None
     with open(path, "rb") as f:
         state = pickle.load(f)
-    return state if state.get("config") == dataclasses.asdict(cfg) else None
+    saved, now = state.get("config") or {}, dataclasses.asdict(cfg)
+    default = dataclasses.asdict(Config())
+    # the same run: every saved field equal, and any field added since at its default
+    same = all(now.get(k) == v for k, v in saved.items()) and \
+        all(now[k] == default[k] for k in now if k not in saved)
+    return state if same else None
 
 
 def train_one(cfg: Config, language: str, model: str, seed: int, log=None,
