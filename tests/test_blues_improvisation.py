@@ -743,3 +743,22 @@ def test_readme_paper_cost_matches_the_partial_run():
         in text
     total = sum(ms.values()) * cap / 1000
     assert f"at most ~{round(total, -3):,.0f} CPU-seconds" in text
+
+
+def test_partial_paper_run_table_matches_its_checkpoints():
+    import pickle
+
+    cks = sorted((FOLDER / "paper" / "checkpoints").glob("*.pkl"))
+    if not cks:
+        pytest.skip("no partial paper run committed")
+    text = (FOLDER / "paper" / "README.md").read_text()
+    for p in cks:
+        with open(p, "rb") as f:
+            ck = pickle.load(f)
+        total = ck["loop"]["total"]
+        assert len(set(total.tolist())) == 1  # every net of a row at the same count
+        cpu = ck["spent"]["cpu_s"]
+        row = (f"| {int(total[0]):,} | {cpu:.1f} | "
+               f"{1000 * cpu / int(total.sum()):.2f} |")
+        assert row in text, (p.stem, row)
+        assert max(max(c["val_correct"] or [0]) for c in ck["loop"]["curves"]) == 0
