@@ -10,9 +10,14 @@ at each step the set of legal next symbols, an LSTM *with forget gates* learns t
 is told the segmentation (state reset at every string end) also succeeds. The paper's
 "state decay" row (standard LSTM whose cell states shrink by 0.9 every step) is `decay`.
 
-Headline command (10 seeds x variants forget, no_forget, reset, decay; 2-core machine):
+Headline command (modern preset: 10 seeds x variants forget, no_forget, reset, decay;
+writes the committed run only because --outdir names the folder):
 
-    python continual-embedded-reber/continual_embedded_reber.py --jobs 2
+    python continual-embedded-reber/continual_embedded_reber.py --jobs 2 \
+        --outdir continual-embedded-reber
+
+The paper's own scheme (online SGD, alpha 0.5, squared error, truncated forward-mode gradient,
+training streams that end at the first error, Table 2's five rows) is `--preset paper`.
 
 The file reads top to bottom: task (grammar automaton, stream generator) -> network and its
 forward equations -> hand-written BPTT -> loss and the paper's error criterion -> training
@@ -31,7 +36,10 @@ import argparse  # noqa: E402
 import dataclasses  # noqa: E402
 import json  # noqa: E402
 import multiprocessing as mp  # noqa: E402
+import pickle  # noqa: E402
 import platform  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -41,6 +49,8 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
+FOLDER = "continual-embedded-reber"
+DEFAULT_OUTDIR = HERE.parent / "runs" / FOLDER  # git-ignored; committed runs need --outdir
 VARIANTS = ("forget", "no_forget", "reset", "decay")
 STATE_DECAY = 0.9  # `decay`: the paper's "state decay" row, s_c(t) = 0.9 s_c(t-1) + y^in g
 SYMBOLS = "BTPSXVE"
@@ -85,11 +95,53 @@ class Config:
     n_snapshots: int = 12  # parameter snapshots (seed 0) for the GIF, log-spaced in symbols
 
 
+# The paper's Table 2 rows as trained by `--preset paper` (network variant, alpha schedule):
+#   reset           standard LSTM, state and outputs zeroed at every string start
+#   no_forget       standard LSTM, never reset
+#   decay           standard LSTM whose cell states shrink x0.9 per step
+#   forget          LSTM with forget gates, constant alpha
+#   forget_alpha_a  forget gates + sequential alpha decay, reading (a): alpha = 0.5 at the
+#                   start of every training stream, x0.99 after every step within it
+#   forget_alpha_b  reading (b): alpha x0.99 after every training stream, never reset
+PAPER_ROWS = ("reset", "no_forget", "decay", "forget", "forget_alpha_a", "forget_alpha_b")
+
+@dataclass(frozen=True)
+class OnlineConfig:
+    """The paper's own training scheme (`--preset paper`): online gradient descent with the
+    truncated forward-mode gradient, one update per symbol, training streams that end at
+    the first error, a test after every training stream (see `train_online`)."""
+
+    rows: tuple = PAPER_ROWS  # Table 2 rows trained (see PAPER_ROWS)
+    n_blocks: int = 4  # memory blocks (paper: 4)
+    cells_per_block: int = 2  # cells per block (paper: 2)
+    init_range: float = 0.2  # weights uniform in [-init_range, init_range] (paper: 0.2)
+    lr: float = 0.5  # alpha (paper: 0.5); the alpha-decay rows start from it
+    lr_decay: float = 0.99  # alpha's factor in the two alpha-decay rows (see PAPER_ROWS)
+    max_stream_len: int = 1_000_000  # a training stream ends at its first error or here
+    max_streams: int = 30_000  # training streams per net (the paper's budget)
+    max_symbols: int = 30_000_000  # training symbols per net (a cap for nets whose
+    # error-free streams make 30,000 streams infeasible; such nets are counted and listed)
+    max_wall_s: float = 0.0  # stop all training after this many seconds (0 = no limit)
+    test_streams: int = 10  # streams per test (paper: 10)
+    test_len: int = 100_000  # symbols per test stream (paper: 100,000)
+    coin_block: int = 4096  # steps of random coins drawn at a time per net
+    data_key: int = 500  # rng keys of the data: training (seed, data_key), tests (.., +10)
+    log_every_symbols: int = 250_000  # one curve point per this many steps
+
+
 PRESETS = {
-    "paper": Config(),
+    "paper": OnlineConfig(),
+    "modern": Config(),
     "quick": Config(batch=8, chunk=16, max_symbols=60_000, lr_decay_symbols=60_000,
                     clean_symbols=2_000, test_every_symbols=20_000, test_len=2_000,
                     test_block=500, log_every_symbols=10_000, n_snapshots=4),
+}
+
+# The committed runs of each preset: {preset: {subdir: extra argv}} (tools/run_all.py)
+RUNS = {
+    "modern": {".": []},
+    "paper": {"paper": ["--preset", "paper", "--seeds", "0-29"]},
+    "quick": {".": ["--preset", "quick"]},
 }
 
 
@@ -599,6 +651,7 @@ def train_stack(cfg: Config, variant: str, seeds, log=None) -> list:
     win_err, win_sym, win_loss, win_n = np.zeros(N), 0, np.zeros(N), 0
     erred = np.zeros((N, B), dtype=bool)  # streams with an error in the last chunk
     symbols, step, t_start, t_log = 0, 0, time.perf_counter(), time.perf_counter()
+    c_start = time.process_time()
     beta1, beta2, eps = 0.9, 0.999, 1e-8
 
     def take_snapshots(idx):
@@ -758,6 +811,7 @@ def train_stack(cfg: Config, variant: str, seeds, log=None) -> list:
                             state_norm_steps=[int(v) for v in ev["norm_steps"]],
                             state_norm=[float(v) for v in ev["norm"][i]])
         r["wall_s"] = wall / N
+        r["cpu_time_s"] = (time.process_time() - c_start) / N  # this stack's CPU, per net
         r["symbols_per_s"] = total_symbols / max(wall, 1e-9)
         r["snapshots"] = np.stack(r["snapshots"])
         r["snapshot_symbols"] = [int(v) for v in r["snapshot_symbols"]]
@@ -865,29 +919,8 @@ def trace(params: dict, cfg: Config, edges, reset: bool, decay: float = 1.0) -> 
 # first error; alpha restarts at 0.5 with every stream and, for the paper's "lr decay" row,
 # shrinks x0.99 per step within it. Many nets run in lock-step: each is one row of a leading
 # batch dimension with its own weights, stream, learning rate and test streams.
-ONLINE_ROWS = ("no_forget", "forget", "forget_decay", "reset")  # the paper's Table 2 rows
-
-
-@dataclass(frozen=True)
-class OnlineConfig:
-    """The paper's online training protocol (side study `side_runs/paper_sgd`)."""
-
-    rows: tuple = ONLINE_ROWS  # Table 2 rows trained (forget_decay = forget with lr decay)
-    n_blocks: int = 4  # memory blocks (paper: 4)
-    cells_per_block: int = 2  # cells per block (paper: 2)
-    init_range: float = 0.2  # weights uniform in [-init_range, init_range] (paper: 0.2)
-    lr: float = 0.5  # alpha at the start of every training stream (paper: 0.5)
-    lr_decay: float = 0.99  # alpha *= lr_decay per step within a stream (forget_decay only)
-    max_stream_len: int = 1_000_000  # a training stream ends at its first error or here
-    max_streams: int = 10**9  # training streams per net (the paper stopped at 30,000; we
-    # train on to max_symbols and report "perfect within 30,000 streams" separately)
-    max_symbols: int = 3_000_000  # training symbols per net (this machine's budget)
-    max_wall_s: float = 0.0  # stop all training after this many seconds (0 = no limit)
-    test_streams: int = 10  # streams per test (paper: 10)
-    test_len: int = 100_000  # symbols per test stream (paper: 100,000)
-    coin_block: int = 4096  # steps of random coins drawn at a time per net
-    data_key: int = 500  # rng keys of the data: training (seed, data_key), tests (.., +10)
-    log_every_symbols: int = 250_000  # one curve point per this many steps
+ONLINE_ROWS = ("no_forget", "forget", "forget_decay", "reset")  # side study `paper_sgd`'s rows
+# (its forget_decay is reading (a) of the alpha decay, the same as forget_alpha_a)
 
 
 def row_variant(row: str) -> str:
@@ -934,7 +967,8 @@ class OnlineNets:
     given) updates every net by its own alpha. All arrays are (N, ...); float64.
     """
 
-    def __init__(self, params_list, forget, n_blocks: int, cells_per_block: int):
+    def __init__(self, params_list, forget, n_blocks: int, cells_per_block: int,
+                 state_decay=None):
         fused = [fuse_online(p, n_blocks) for p in params_list]
         self.W = np.stack([w for w, _k in fused])
         self.Wk = np.stack([k for _w, k in fused])
@@ -942,6 +976,9 @@ class OnlineNets:
         c = n_blocks * cells_per_block
         self.N, self.nb, self.cpb, self.c, self.R = N, n_blocks, cells_per_block, c, R
         self.fm = np.asarray(forget, dtype=np.float64)[:, None]  # 1 = has forget gates
+        # without forget gates: the constant CEC factor (1, or 0.9 for the `decay` row)
+        self.cd = (np.ones((N, 1)) if state_decay is None
+                   else np.asarray(state_decay, dtype=np.float64)[:, None])
         self.s = np.zeros((N, c))  # s_c(t-1)
         self.yc = np.zeros((N, c))  # y^c(t-1)
         self.P = np.zeros((N, R, 3 * c))  # partials dS for [in | phi | c] per cell
@@ -969,7 +1006,7 @@ class OnlineNets:
 
     def take(self, idx):
         """Keep only the nets idx (drop finished nets from the batch)."""
-        for k in ("W", "Wk", "fm", "s", "yc", "P", "Z", "Zk", "gW", "gWk", "C", "gH", "es3",
+        for k in ("W", "Wk", "fm", "cd", "s", "yc", "P", "Z", "Zk", "gW", "gWk", "C", "gH", "es3",
                   "y"):
             setattr(self, k, getattr(self, k)[idx].copy())
         self.N = len(idx)
@@ -995,9 +1032,9 @@ class OnlineNets:
         f = 0.5 * (1.0 + np.tanh(0.5 * net))  # f(net) for every hidden unit
         gate = f[:, self.gidx]  # per cell: y^out | y^in | y^phi of its block (x3)
         carry = gate[:, 2 * c:]
-        carry -= 1.0  # no forget gate: y^phi = 1
+        carry -= self.cd  # no forget gate: y^phi = 1 (`decay`: 0.9)
         carry *= self.fm
-        carry += 1.0
+        carry += self.cd
         y_out, y_in, y_phi = gate[:, :c], gate[:, c:2 * c], gate[:, 2 * c:3 * c]
         fc = f[:, 3 * nb:]
         g = 4.0 * fc - 2.0  # g(net_c) in [-2, 2]
@@ -1052,13 +1089,14 @@ class TestLane:
         self.cols = np.concatenate([nets.gidx[:3 * nets.c], 3 * nets.nb + np.arange(nets.c)])
         self.W, self.Wk = nets.W[:, :, self.cols], nets.Wk.copy()
         self.fm, self.c, self.R = nets.fm[:, :, None], nets.c, nets.R
+        self.cd = nets.cd[:, :, None]
         self.s = np.zeros((N, S, nets.c))
         self.yc = np.zeros((N, S, nets.c))
         self.eye = nets.eye
 
     def take(self, idx):
         """Keep only the nets idx."""
-        self.W, self.Wk, self.fm = self.W[idx], self.Wk[idx], self.fm[idx]
+        self.W, self.Wk, self.fm, self.cd = self.W[idx], self.Wk[idx], self.fm[idx], self.cd[idx]
         self.s, self.yc = self.s[idx], self.yc[idx]
 
     def step(self, idx, x, target, keep):
@@ -1074,7 +1112,8 @@ class TestLane:
         Z[..., N_SYM:N_SYM + c] = yc
         Z[..., -1] = 1.0
         f = 0.5 * (1.0 + np.tanh(0.5 * np.matmul(Z, self.W[idx])))  # per cell
-        y_phi = (f[..., 2 * c:3 * c] - 1.0) * self.fm[idx] + 1.0
+        cd = self.cd[idx]
+        y_phi = (f[..., 2 * c:3 * c] - cd) * self.fm[idx] + cd
         s = y_phi * s + f[..., c:2 * c] * (4.0 * f[..., 3 * c:] - 2.0)
         yc = f[..., :c] * np.tanh(0.5 * s)
         self.s[idx], self.yc[idx] = s, yc
@@ -1083,8 +1122,19 @@ class TestLane:
         return (np.abs(y - target) >= ERROR_THRESHOLD).any(axis=-1)
 
 
-def train_online(ocfg: OnlineConfig, nets, log=None, init=None) -> list:
-    """Train nets = [(row, seed), ...] in lock-step with the paper's online protocol.
+class _RunUnpickler(pickle.Unpickler):
+    """Finds this module's classes under either name it may have run as."""
+
+    def find_class(self, module, name):
+        if module in ("__main__", "continual_embedded_reber"):
+            here = sys.modules[__name__]
+            if hasattr(here, name):
+                return getattr(here, name)
+        return super().find_class(module, name)
+
+
+class OnlineRun:
+    """Nets = [(row, seed), ...] trained in lock-step with the paper's online protocol.
 
     Per net: a training stream starts from zero state at a new string with alpha = lr and
     runs until the net's first error (or max_stream_len); the erring step's update is made.
@@ -1098,189 +1148,318 @@ def train_online(ocfg: OnlineConfig, nets, log=None, init=None) -> list:
     every row of a seed; the init is the headline's (seed, 10 + variant index). Finished
     nets are dropped from the lock-step batch once a quarter of it has finished.
     init: optional {(row, seed): params} to continue training saved nets instead.
+
+    All state lives in the object, so a run pickled between two coin blocks (`save`) and
+    loaded again (`load`) continues bit-identically. A net's record does not depend on
+    which other nets share the batch.
     """
-    N, S, L, B = len(nets), ocfg.test_streams, ocfg.test_len, ocfg.coin_block
-    rows = [r for r, _s in nets]
-    seeds = [int(s) for _r, s in nets]
-    variants = [row_variant(r) for r in rows]
-    cfg = Config(n_blocks=ocfg.n_blocks, cells_per_block=ocfg.cells_per_block,
-                 init_range=ocfg.init_range)
-    params = [init_params(cfg, seed_rng(s, 10 + VARIANTS.index(v)), v)
-              if init is None else init[(r, s)]
-              for r, s, v in zip(rows, seeds, variants, strict=True)]
-    net = OnlineNets(params, [v == "forget" for v in variants], ocfg.n_blocks,
-                     ocfg.cells_per_block)
-    lane = TestLane(N, S, net)
-    next2, sym, legal, starts = TABLES["next2"], TABLES["sym"], TABLES["legal"], TABLES["starts"]
-    into = 2 * TABLES["into_start"]
-    # per-net state, all (n, ...) over the nets still in the batch; ids[j] = index into nets
-    ids = np.arange(N)
-    reset = np.array([v == "reset" for v in variants])
-    decay = np.array([ocfg.lr_decay if r.endswith("_decay") else 1.0 for r in rows])
-    train_rng = [seed_rng(s, ocfg.data_key) for s in seeds]
-    test_rng = [seed_rng(s, ocfg.data_key + 10) for s in seeds]
-    cur2 = np.full(N, into, dtype=np.int64)
-    t_cur2 = np.full((N, S), into, dtype=np.int64)
-    fresh = np.ones(N, dtype=bool)  # a new training stream starts at the next step
-    alive = np.ones(N, dtype=bool)  # still training
-    alpha = np.full(N, ocfg.lr)
-    stream_len = np.zeros(N, dtype=np.int64)
-    symbols = np.zeros(N, dtype=np.int64)
-    streams = np.zeros(N, dtype=np.int64)
-    longest = np.zeros(N, dtype=np.int64)  # longest finished training stream
-    t_on = np.zeros(N, dtype=bool)  # a test is running
-    t_len = np.zeros(N, dtype=np.int64)
-    t_at = np.zeros((N, 2), dtype=np.int64)  # (symbols, streams) when the running test began
-    n_tests = np.zeros(N, dtype=np.int64)
-    untested = np.zeros(N, dtype=np.int64)  # stream ends while the previous test still ran
-    best_test = np.zeros(N, dtype=np.int64)  # longest error-free run of any test
-    snap_W = net.W.copy()  # the tested snapshot in the kernel's layout
-    win_err, win_streams = np.zeros(N), np.zeros(N)
-    recs = [None] * N
-    wall_cut = np.zeros(N, dtype=bool)  # training stopped by max_wall_s
-    solved_at = {}  # id -> (symbols, streams, W, Wk) of the perfect test
-    curves = [dict(symbols=[], error_rate=[], streams_ended=[]) for _ in range(N)]
-    step, win_steps, t0, t_log = 0, 0, time.perf_counter(), time.perf_counter()
-    coins = t_coins = None
-    fresh_any = True
 
-    def harvest(j):
-        n = int(ids[j])
-        hit = solved_at.get(n)
-        W, Wk = (hit[2], hit[3]) if hit else (net.W[j], net.Wk[j])
-        recs[n] = dict(row=rows[n], seed=seeds[n], variant=variants[n],
-                       n_weights=n_weights(cfg, variants[n]), solved=hit is not None,
-                       symbols_to_solve=int(hit[0]) if hit else None,
-                       streams_to_solve=int(hit[1]) if hit else None,
-                       training_symbols=int(symbols[j]), training_streams=int(streams[j]),
-                       longest_training_stream=int(max(longest[j], stream_len[j])),
-                       tests=int(n_tests[j]), untested_stream_ends=int(untested[j]),
-                       longest_test_run=int(best_test[j]), stopped_by_wall=bool(wall_cut[n]),
-                       curves=curves[n],
-                       final_params=unfuse_online(W, Wk, variants[n], ocfg.n_blocks))
+    def __init__(self, ocfg: OnlineConfig, nets, init=None):
+        N, S, L, B = len(nets), ocfg.test_streams, ocfg.test_len, ocfg.coin_block
+        rows = [r for r, _s in nets]
+        seeds = [int(s) for _r, s in nets]
+        variants = [row_variant(r) for r in rows]
+        cfg = Config(n_blocks=ocfg.n_blocks, cells_per_block=ocfg.cells_per_block,
+                     init_range=ocfg.init_range)
+        params = [init_params(cfg, seed_rng(s, 10 + VARIANTS.index(v)), v)
+                  if init is None else init[(r, s)]
+                  for r, s, v in zip(rows, seeds, variants, strict=True)]
+        net = OnlineNets(params, [v == "forget" for v in variants], ocfg.n_blocks,
+                         ocfg.cells_per_block, [STATE_DECAY if v == "decay" else 1.0
+                                                for v in variants])
+        lane = TestLane(N, S, net)
+        into = 2 * TABLES["into_start"]
+        # per-net state, all (n, ...) over the nets still in the batch; ids[j] = index into nets
+        ids = np.arange(N)
+        reset = np.array([v == "reset" for v in variants])
+        # alpha schedules: reading (a) x lr_decay per step, back to lr at every stream start;
+        # reading (b) x lr_decay per training stream, never reset; the other rows constant
+        decay = np.array([ocfg.lr_decay if r in ("forget_alpha_a", "forget_decay") else 1.0
+                          for r in rows])
+        per_stream = np.array([ocfg.lr_decay if r == "forget_alpha_b" else 0.0 for r in rows])
+        train_rng = [seed_rng(s, ocfg.data_key) for s in seeds]
+        test_rng = [seed_rng(s, ocfg.data_key + 10) for s in seeds]
+        cur2 = np.full(N, into, dtype=np.int64)
+        t_cur2 = np.full((N, S), into, dtype=np.int64)
+        fresh = np.ones(N, dtype=bool)  # a new training stream starts at the next step
+        alive = np.ones(N, dtype=bool)  # still training
+        alpha = np.full(N, ocfg.lr)
+        stream_len = np.zeros(N, dtype=np.int64)
+        symbols = np.zeros(N, dtype=np.int64)
+        streams = np.zeros(N, dtype=np.int64)
+        longest = np.zeros(N, dtype=np.int64)  # longest finished training stream
+        t_on = np.zeros(N, dtype=bool)  # a test is running
+        t_len = np.zeros(N, dtype=np.int64)
+        t_at = np.zeros((N, 2), dtype=np.int64)  # (symbols, streams) when the running test began
+        n_tests = np.zeros(N, dtype=np.int64)
+        untested = np.zeros(N, dtype=np.int64)  # stream ends while the previous test still ran
+        best_test = np.zeros(N, dtype=np.int64)  # longest error-free run of any test
+        snap_W = net.W.copy()  # the tested snapshot in the kernel's layout
+        win_err, win_streams = np.zeros(N), np.zeros(N)
+        recs = [None] * N
+        wall_cut = np.zeros(N, dtype=bool)  # training stopped by max_wall_s
+        solved_at = {}  # id -> (symbols, streams, W, Wk) of the perfect test
+        curves = [dict(symbols=[], error_rate=[], streams_ended=[]) for _ in range(N)]
+        step, win_steps = 0, 0
+        coins = t_coins = None
+        fresh_any = True
 
-    def compact(keep):
-        nonlocal ids, reset, decay, cur2, t_cur2, fresh, alive, alpha, stream_len, symbols
-        nonlocal streams, longest, t_on, t_len, t_at, n_tests, untested, best_test, snap_W
-        nonlocal win_err, win_streams, coins, t_coins, train_rng, test_rng
-        for j in np.flatnonzero(~np.isin(np.arange(ids.size), keep)):
-            harvest(j)
-        net.take(keep)
-        lane.take(keep)
-        ids, reset, decay, cur2, t_cur2 = ids[keep], reset[keep], decay[keep], cur2[keep], \
-            t_cur2[keep]
-        fresh, alive, alpha, stream_len = fresh[keep], alive[keep], alpha[keep], stream_len[keep]
-        symbols, streams, longest, t_on = symbols[keep], streams[keep], longest[keep], t_on[keep]
-        t_len, t_at, n_tests, untested = t_len[keep], t_at[keep], n_tests[keep], untested[keep]
-        best_test, snap_W, win_err = best_test[keep], snap_W[keep], win_err[keep]
-        win_streams, coins, t_coins = win_streams[keep], coins[keep], t_coins[keep]
-        train_rng = [train_rng[j] for j in keep]
-        test_rng = [test_rng[j] for j in keep]
+        self.ocfg, self.nets = ocfg, list(nets)
+        self.wall_s, self.cpu_s, self.done = 0.0, 0.0, False  # spent before this process
+        self.N = N
+        self.S = S
+        self.L = L
+        self.B = B
+        self.rows = rows
+        self.seeds = seeds
+        self.variants = variants
+        self.cfg = cfg
+        self.net = net
+        self.lane = lane
+        self.recs = recs
+        self.wall_cut = wall_cut
+        self.solved_at = solved_at
+        self.curves = curves
+        self.ids = ids
+        self.reset = reset
+        self.decay = decay
+        self.per_stream = per_stream
+        self.cur2 = cur2
+        self.t_cur2 = t_cur2
+        self.fresh = fresh
+        self.alive = alive
+        self.alpha = alpha
+        self.stream_len = stream_len
+        self.symbols = symbols
+        self.streams = streams
+        self.longest = longest
+        self.t_on = t_on
+        self.t_len = t_len
+        self.t_at = t_at
+        self.n_tests = n_tests
+        self.untested = untested
+        self.best_test = best_test
+        self.snap_W = snap_W
+        self.win_err = win_err
+        self.win_streams = win_streams
+        self.coins = coins
+        self.t_coins = t_coins
+        self.train_rng = train_rng
+        self.test_rng = test_rng
+        self.step = step
+        self.win_steps = win_steps
+        self.fresh_any = fresh_any
 
-    while alive.any() or t_on.any():
-        i = step % B
-        if i == 0:
-            busy = np.flatnonzero(alive | t_on)
-            if busy.size <= 0.75 * ids.size:
-                compact(busy)
-            coins = np.stack([r.integers(0, 2, size=B) for r in train_rng])
-            t_coins = np.stack([r.integers(0, 2, size=(S, B)) for r in test_rng])
-            if not (np.isfinite(net.W).all() and np.isfinite(net.Wk).all()):
-                bad = [nets[n] for j, n in enumerate(ids) if not np.isfinite(net.W[j]).all()]
-                raise FloatingPointError(f"non-finite weights at step {step}: {bad}")
-        # --- training: one symbol per net
-        if fresh_any:
-            cur2[fresh] = into
-        np.take(next2, cur2 + coins[:, i], out=cur2)
-        e = cur2 >> 1
-        wipe = fresh | (reset & starts[e])  # new stream, or `reset` at an outer B
-        if fresh_any or wipe.any():
-            net.zero_state((~wipe).astype(np.float64))
-        wrong = net.step(sym[e], legal[e], alpha * alive)
-        symbols += alive
-        stream_len += alive
-        wrong &= alive
-        win_err += wrong
-        alpha *= decay
-        ended = wrong | (alive & (stream_len >= ocfg.max_stream_len))
-        fresh, fresh_any = ended, ended.any()
-        if fresh_any:
-            streams += ended
-            win_streams += ended
-            np.maximum(longest, np.where(ended, stream_len, 0), out=longest)
-            stream_len[ended] = 0
-            alpha[ended] = ocfg.lr
-            untested += ended & t_on
-            start = ended & ~t_on
-            if start.any():
-                snap_W[start], lane.Wk[start] = net.W[start], net.Wk[start]
-                lane.W[start] = snap_W[start][:, :, lane.cols]
-                lane.s[start], lane.yc[start] = 0.0, 0.0
-                t_cur2[start] = into
-                t_len[start] = 0
-                t_on |= start
-                t_at[start, 0], t_at[start, 1] = symbols[start], streams[start]
-                n_tests += start
-            alive &= streams < ocfg.max_streams
-        if i == B - 1:
-            alive &= symbols < ocfg.max_symbols
-            if ocfg.max_wall_s and time.perf_counter() - t0 > ocfg.max_wall_s and alive.any():
-                if log is not None:
-                    log(f"wall-clock limit {ocfg.max_wall_s:.0f} s: {int(alive.sum())} nets "
-                        "stop training")
-                wall_cut[ids[alive]] = True
-                alive[:] = False
-        # --- tests: one symbol per test stream of every running test
-        if t_on.any():
-            idx = np.flatnonzero(t_on)
-            tc = t_cur2[idx] + t_coins[idx, :, i]
-            np.take(next2, tc, out=tc)
-            t_cur2[idx] = tc
-            te = tc >> 1
-            keep = (~(reset[idx, None] & starts[te])).astype(np.float64) if reset.any() else None
-            t_wrong = lane.step(idx, sym[te], legal[te], keep).any(axis=1)
-            t_len[idx] += 1
-            fail = idx[t_wrong]
-            np.maximum.at(best_test, fail, t_len[fail] - 1)
-            t_on[fail] = False
-            for j in idx[~t_wrong & (t_len[idx] >= L)]:  # perfect: the net stops
-                n = int(ids[j])
-                alive[j], t_on[j], best_test[j] = False, False, L
-                solved_at[n] = (t_at[j, 0], t_at[j, 1], snap_W[j].copy(), lane.Wk[j].copy())
-                if log is not None:
-                    log(f"[{rows[n]} seed {seeds[n]}] PERFECT after {t_at[j, 0] / 1e6:.2f}M "
-                        f"symbols, {t_at[j, 1]} training streams")
-        step += 1
-        win_steps += 1
-        if step % ocfg.log_every_symbols == 0:
-            for j, n in enumerate(ids):
-                if alive[j] or win_err[j] or win_streams[j]:
-                    cv = curves[n]
-                    cv["symbols"].append(int(symbols[j]))
-                    cv["error_rate"].append(float(win_err[j] / win_steps))
-                    cv["streams_ended"].append(int(win_streams[j]))
-            win_err[:], win_streams[:], win_steps = 0.0, 0.0, 0
-        if log is not None and time.perf_counter() - t_log > 60.0:
-            t_log = time.perf_counter()
-            el = t_log - t0
-            parts = []
-            for r in dict.fromkeys(rows):
-                done = [n for n in range(N) if rows[n] == r]
-                n_solved = sum(n in solved_at for n in done)
-                on = [j for j, n in enumerate(ids) if rows[n] == r and alive[j]]
-                parts.append(f"{r}: {n_solved}/{len(done)} perfect, {len(on)} training")
-            log(f"step {step} ({step / el:.0f} steps/s, batch {ids.size}, max symbols "
-                f"{symbols.max() / 1e6:.2f}M) " + "; ".join(parts))
-    for j in range(ids.size):
-        harvest(j)
-    wall = time.perf_counter() - t0
-    total = sum(r["training_symbols"] for r in recs)
-    for r in recs:
-        r["wall_s"] = wall
-        r["steps"] = step
-        r["steps_per_s"] = step / max(wall, 1e-9)
-        r["symbols_per_s"] = total / max(wall, 1e-9)
-    return recs
+    def save(self, path: Path) -> None:
+        """Pickle the whole run (atomically) to path. A run pauses between two coin blocks,
+        so the used-up coins are not saved (the next block draws new ones)."""
+        self.coins = self.t_coins = None
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        with open(tmp, "wb") as f:
+            pickle.dump(self, f, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+
+    @staticmethod
+    def load(path: Path) -> OnlineRun:
+        """A saved run, whether it was pickled by the script (module `__main__`) or by an
+        importer of this module."""
+        with open(path, "rb") as f:
+            return _RunUnpickler(f).load()
+
+    def run(self, log=None, until=None, until_step=None) -> bool:
+        """Train until every net has finished (returns True) or, at the next coin-block
+        boundary after perf_counter() passes `until` or the lock-step count reaches
+        `until_step`, pause (returns False)."""
+        ocfg, nets = self.ocfg, self.nets
+        N, S, L, B = self.N, self.S, self.L, self.B
+        rows, seeds, variants, cfg = self.rows, self.seeds, self.variants, self.cfg
+        net, lane, recs, wall_cut = self.net, self.lane, self.recs, self.wall_cut
+        solved_at, curves = self.solved_at, self.curves
+        next2, sym, legal = TABLES["next2"], TABLES["sym"], TABLES["legal"]
+        starts, into = TABLES["starts"], 2 * TABLES["into_start"]
+        # the state kept between two calls (see save/load)
+        (ids, reset, decay, per_stream, cur2, t_cur2, fresh, alive, alpha, stream_len, symbols,
+         streams, longest, t_on, t_len, t_at, n_tests, untested, best_test, snap_W, win_err,
+         win_streams, coins, t_coins, train_rng, test_rng, step, win_steps, fresh_any) = (
+            self.ids, self.reset, self.decay, self.per_stream, self.cur2, self.t_cur2, self.fresh,
+            self.alive, self.alpha, self.stream_len, self.symbols, self.streams, self.longest,
+            self.t_on, self.t_len, self.t_at, self.n_tests, self.untested, self.best_test,
+            self.snap_W, self.win_err, self.win_streams, self.coins, self.t_coins, self.train_rng,
+            self.test_rng, self.step, self.win_steps, self.fresh_any)
+        t0, t_log, c0 = time.perf_counter(), time.perf_counter(), time.process_time()
+        wall0 = self.wall_s
+
+        def harvest(j):
+            n = int(ids[j])
+            hit = solved_at.get(n)
+            W, Wk = (hit[2], hit[3]) if hit else (net.W[j], net.Wk[j])
+            recs[n] = dict(row=rows[n], seed=seeds[n], variant=variants[n],
+                           n_weights=n_weights(cfg, variants[n]), solved=hit is not None,
+                           symbols_to_solve=int(hit[0]) if hit else None,
+                           streams_to_solve=int(hit[1]) if hit else None,
+                           training_symbols=int(symbols[j]), training_streams=int(streams[j]),
+                           longest_training_stream=int(max(longest[j], stream_len[j])),
+                           tests=int(n_tests[j]), untested_stream_ends=int(untested[j]),
+                           longest_test_run=int(best_test[j]), stopped_by_wall=bool(wall_cut[n]),
+                           alpha_end=float(alpha[j]),
+                           curves=curves[n],
+                           final_params=unfuse_online(W, Wk, variants[n], ocfg.n_blocks))
+
+        def compact(keep):
+            nonlocal ids, reset, decay, per_stream, cur2, t_cur2, fresh, alive, alpha
+            nonlocal stream_len, symbols
+            nonlocal streams, longest, t_on, t_len, t_at, n_tests, untested, best_test, snap_W
+            nonlocal win_err, win_streams, train_rng, test_rng
+            for j in np.flatnonzero(~np.isin(np.arange(ids.size), keep)):
+                harvest(j)
+            net.take(keep)
+            lane.take(keep)
+            ids, reset, decay, cur2, t_cur2 = ids[keep], reset[keep], decay[keep], cur2[keep], \
+                t_cur2[keep]
+            per_stream = per_stream[keep]
+            fresh, alive, alpha = fresh[keep], alive[keep], alpha[keep]
+            stream_len, symbols, streams = stream_len[keep], symbols[keep], streams[keep]
+            longest, t_on = longest[keep], t_on[keep]
+            t_len, t_at, n_tests, untested = t_len[keep], t_at[keep], n_tests[keep], untested[keep]
+            best_test, snap_W, win_err = best_test[keep], snap_W[keep], win_err[keep]
+            win_streams = win_streams[keep]  # (coins, t_coins: redrawn right after this)
+            train_rng = [train_rng[j] for j in keep]
+            test_rng = [test_rng[j] for j in keep]
+
+        while alive.any() or t_on.any():
+            i = step % B
+            if i == 0:
+                if step > self.step and (
+                        (until is not None and time.perf_counter() >= until)
+                        or (until_step is not None and step >= until_step)):
+                    break  # pause between two coin blocks
+                busy = np.flatnonzero(alive | t_on)
+                if busy.size <= 0.75 * ids.size:
+                    compact(busy)
+                coins = np.stack([r.integers(0, 2, size=B) for r in train_rng])
+                t_coins = np.stack([r.integers(0, 2, size=(S, B)) for r in test_rng])
+                if not (np.isfinite(net.W).all() and np.isfinite(net.Wk).all()):
+                    bad = [nets[n] for j, n in enumerate(ids) if not np.isfinite(net.W[j]).all()]
+                    raise FloatingPointError(f"non-finite weights at step {step}: {bad}")
+            # --- training: one symbol per net
+            if fresh_any:
+                cur2[fresh] = into
+            np.take(next2, cur2 + coins[:, i], out=cur2)
+            e = cur2 >> 1
+            wipe = fresh | (reset & starts[e])  # new stream, or `reset` at an outer B
+            if fresh_any or wipe.any():
+                net.zero_state((~wipe).astype(np.float64))
+            wrong = net.step(sym[e], legal[e], alpha * alive)
+            symbols += alive
+            stream_len += alive
+            wrong &= alive
+            win_err += wrong
+            alpha *= np.where(alive, decay, 1.0)  # reading (a): x0.99 per training step
+            ended = wrong | (alive & (stream_len >= ocfg.max_stream_len))
+            fresh, fresh_any = ended, ended.any()
+            if fresh_any:
+                streams += ended
+                win_streams += ended
+                np.maximum(longest, np.where(ended, stream_len, 0), out=longest)
+                stream_len[ended] = 0
+                alpha[ended] = np.where(per_stream[ended] > 0, alpha[ended] * per_stream[ended],
+                                        ocfg.lr)
+                untested += ended & t_on
+                start = ended & ~t_on
+                if start.any():
+                    snap_W[start], lane.Wk[start] = net.W[start], net.Wk[start]
+                    lane.W[start] = snap_W[start][:, :, lane.cols]
+                    lane.s[start], lane.yc[start] = 0.0, 0.0
+                    t_cur2[start] = into
+                    t_len[start] = 0
+                    t_on |= start
+                    t_at[start, 0], t_at[start, 1] = symbols[start], streams[start]
+                    n_tests += start
+                alive &= streams < ocfg.max_streams
+            if i == B - 1:
+                alive &= symbols < ocfg.max_symbols
+                over = wall0 + time.perf_counter() - t0 > ocfg.max_wall_s
+                if ocfg.max_wall_s and over and alive.any():
+                    if log is not None:
+                        log(f"wall-clock limit {ocfg.max_wall_s:.0f} s: {int(alive.sum())} nets "
+                            "stop training")
+                    wall_cut[ids[alive]] = True
+                    alive[:] = False
+            # --- tests: one symbol per test stream of every running test
+            if t_on.any():
+                idx = np.flatnonzero(t_on)
+                tc = t_cur2[idx] + t_coins[idx, :, i]
+                np.take(next2, tc, out=tc)
+                t_cur2[idx] = tc
+                te = tc >> 1
+                keep = ((~(reset[idx, None] & starts[te])).astype(np.float64) if reset.any()
+                        else None)
+                t_wrong = lane.step(idx, sym[te], legal[te], keep).any(axis=1)
+                t_len[idx] += 1
+                fail = idx[t_wrong]
+                np.maximum.at(best_test, fail, t_len[fail] - 1)
+                t_on[fail] = False
+                for j in idx[~t_wrong & (t_len[idx] >= L)]:  # perfect: the net stops
+                    n = int(ids[j])
+                    alive[j], t_on[j], best_test[j] = False, False, L
+                    solved_at[n] = (t_at[j, 0], t_at[j, 1], snap_W[j].copy(), lane.Wk[j].copy())
+                    if log is not None:
+                        log(f"[{rows[n]} seed {seeds[n]}] PERFECT after {t_at[j, 0] / 1e6:.2f}M "
+                            f"symbols, {t_at[j, 1]} training streams")
+            step += 1
+            win_steps += 1
+            if step % ocfg.log_every_symbols == 0:
+                for j, n in enumerate(ids):
+                    if alive[j] or win_err[j] or win_streams[j]:
+                        cv = curves[n]
+                        cv["symbols"].append(int(symbols[j]))
+                        cv["error_rate"].append(float(win_err[j] / win_steps))
+                        cv["streams_ended"].append(int(win_streams[j]))
+                win_err[:], win_streams[:], win_steps = 0.0, 0.0, 0
+            if log is not None and time.perf_counter() - t_log > 60.0:
+                t_log = time.perf_counter()
+                el = wall0 + t_log - t0
+                parts = []
+                for r in dict.fromkeys(rows):
+                    done = [n for n in range(N) if rows[n] == r]
+                    n_solved = sum(n in solved_at for n in done)
+                    on = [j for j, n in enumerate(ids) if rows[n] == r and alive[j]]
+                    parts.append(f"{r}: {n_solved}/{len(done)} perfect, {len(on)} training")
+                log(f"step {step} ({step / el:.0f} steps/s, batch {ids.size}, max symbols "
+                    f"{symbols.max() / 1e6:.2f}M) " + "; ".join(parts))
+        else:
+            for j in range(ids.size):
+                harvest(j)
+            self.done = True
+        self.wall_s += time.perf_counter() - t0
+        self.cpu_s += time.process_time() - c0
+        (self.ids, self.reset, self.decay, self.per_stream, self.cur2, self.t_cur2, self.fresh,
+         self.alive, self.alpha, self.stream_len, self.symbols, self.streams, self.longest,
+         self.t_on, self.t_len, self.t_at, self.n_tests, self.untested, self.best_test,
+         self.snap_W, self.win_err, self.win_streams, self.coins, self.t_coins, self.train_rng,
+         self.test_rng, self.step, self.win_steps, self.fresh_any) = (
+            ids, reset, decay, per_stream, cur2, t_cur2, fresh, alive, alpha, stream_len, symbols,
+            streams, longest, t_on, t_len, t_at, n_tests, untested, best_test, snap_W, win_err,
+            win_streams, coins, t_coins, train_rng, test_rng, step, win_steps, fresh_any)
+        return self.done
+
+    def records(self) -> list:
+        """One record per net (after `run` returned True)."""
+        total = sum(r["training_symbols"] for r in self.recs)
+        for r in self.recs:
+            r["wall_s"] = self.wall_s
+            r["steps"] = self.step
+            r["steps_per_s"] = self.step / max(self.wall_s, 1e-9)
+            r["symbols_per_s"] = total / max(self.wall_s, 1e-9)
+        return self.recs
+
+
+def train_online(ocfg: OnlineConfig, nets, log=None, init=None) -> list:
+    """Train nets = [(row, seed), ...] in lock-step with the paper's online protocol (see
+    OnlineRun); one record per net."""
+    run = OnlineRun(ocfg, nets, init)
+    run.run(log)
+    return run.records()
 
 
 def confirm_online(ocfg: OnlineConfig, recs: list) -> None:
@@ -1305,6 +1484,57 @@ def confirm_online(ocfg: OnlineConfig, recs: list) -> None:
 
 
 # ---------------------------------------------------------------------------------------
+# Continual noisy temporal order (the paper's Table 3): task and criterion (not trained yet)
+# ---------------------------------------------------------------------------------------
+# One stream of concatenated Experiment-6b sequences (Hochreiter & Schmidhuber 1997), never
+# reset: each sequence is E, random distractors a-d, B, 100-110 symbols long, with X or Y
+# at three positions t1 in [10, 20], t2 in [33, 43], t3 in [66, 76] (1-based, E at 1);
+# its class (8: XXX ... YYY) is the target at its last step (the B).
+CNTO_SYMBOLS = "EBabcdXY"
+CNTO_WINDOWS = ((10, 20), (33, 43), (66, 76))
+CNTO_LENGTHS = (100, 110)
+CNTO_THRESHOLD = 0.3  # 1997's criterion: every output within 0.3 of its target
+
+
+def cnto_sequence(rng) -> tuple:
+    """One Experiment-6b sequence: (symbol indices into CNTO_SYMBOLS, class in 0..7).
+    The class reads the markers as bits, X = 0, Y = 1, first marker highest."""
+    n = int(rng.integers(CNTO_LENGTHS[0], CNTO_LENGTHS[1] + 1))
+    seq = rng.integers(2, 6, size=n)  # distractors a, b, c, d
+    seq[0], seq[-1] = 0, 1  # E first, B last
+    cls = 0
+    for lo, hi in CNTO_WINDOWS:
+        t = int(rng.integers(lo, hi + 1)) - 1
+        bit = int(rng.integers(0, 2))
+        seq[t] = 6 + bit  # X or Y
+        cls = 2 * cls + bit
+    return seq, cls
+
+
+def cnto_stream(rng, n_sequences: int) -> dict:
+    """n_sequences sequences concatenated into one stream: x (L,) symbol indices, ends
+    (n,) the index of each sequence's last step (where its class is the target), classes."""
+    seqs = [cnto_sequence(rng) for _ in range(n_sequences)]
+    x = np.concatenate([q for q, _c in seqs])
+    ends = np.cumsum([len(q) for q, _c in seqs]) - 1
+    return dict(x=x, ends=ends, classes=np.array([c for _q, c in seqs]))
+
+
+def cnto_correct(y_end, classes, threshold: float = CNTO_THRESHOLD):
+    """y_end (..., 8) outputs at the sequence ends: correct iff every output is within
+    threshold of the one-hot class target."""
+    target = np.eye(8)[classes]
+    return (np.abs(np.asarray(y_end) - target) < threshold).all(axis=-1)
+
+
+def cnto_perfect(correct) -> bool:
+    """correct (test streams, 100): perfect iff every stream's 100 successive sequences are
+    all correct (the paper's criterion, on 10 test streams)."""
+    correct = np.asarray(correct, dtype=bool)
+    return bool(correct.ndim == 2 and correct.shape[1] >= 100 and correct[:, :100].all())
+
+
+# ---------------------------------------------------------------------------------------
 # Results: summary over seeds, README table, catalog cell
 # ---------------------------------------------------------------------------------------
 PAPER_TABLE2 = {  # % perfect (mean training streams to perfect), % good <mean error-free len>
@@ -1315,10 +1545,19 @@ PAPER_TABLE2 = {  # % perfect (mean training streams to perfect), % good <mean e
     "decay": dict(row="standard LSTM, state decay 0.9", perfect_pct=0, good_pct=0),
     "forget": dict(row="LSTM with forget gates", perfect_pct=18, streams_to_perfect=18889,
                    good_pct=29, mean_error_free_length_good=39171),
-    "forget_lr_decay": dict(row="LSTM with forget gates, lr decay", perfect_pct=62,
-                            streams_to_perfect=14087, good_pct=6,
+    "forget_lr_decay": dict(row="LSTM with forget gates, sequential alpha decay",
+                            perfect_pct=62, streams_to_perfect=14087, good_pct=6,
                             mean_error_free_length_good=68464),
 }
+# Table 2 row of each paper-scheme row and of each modern variant
+PAPER_ROW_OF = {"reset": "reset", "no_forget": "no_forget", "decay": "decay",
+                "forget": "forget", "forget_alpha_a": "forget_lr_decay",
+                "forget_alpha_b": "forget_lr_decay", "forget_decay": "forget_lr_decay"}
+ROW_LABEL = {"reset": "external reset (`reset`)", "no_forget": "no reset (`no_forget`)",
+             "decay": "state decay 0.9 (`decay`)", "forget": "forget gates (`forget`)",
+             "forget_alpha_a": "forget gates + α decay (a) (`forget_alpha_a`)",
+             "forget_alpha_b": "forget gates + α decay (b) (`forget_alpha_b`)"}
+GOOD_LENGTH = 1000  # the paper's "good": mean error-free length > 1000 (and not perfect)
 
 
 def _stat(values):
@@ -1327,19 +1566,43 @@ def _stat(values):
         return dict(median=None, min=None, max=None, values=list(values))
     arr = np.asarray(vals, dtype=np.float64)
     return dict(median=float(np.median(arr)), min=float(arr.min()), max=float(arr.max()),
-                values=list(values))
+                mean=float(arr.mean()), values=list(values))
 
 
-def summarize(records: list) -> dict:
+def wilson(k: int, n: int, z: float = 1.96) -> tuple:
+    """95% Wilson score interval of a proportion k/n, as fractions."""
+    if n == 0:
+        return (None, None)
+    p = k / n
+    den = 1 + z * z / n
+    mid = (p + z * z / (2 * n)) / den
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return (float(max(0.0, mid - half)), float(min(1.0, mid + half)))
+
+
+def record_order(results: dict) -> list:
+    """The variant / row names of a run, in canonical order."""
+    names = PAPER_ROWS + tuple(v for v in VARIANTS if v not in PAPER_ROWS)
+    if results.get("preset") == "paper":
+        names = PAPER_ROWS + ("forget_decay",)
+    seen = {r["variant"] for r in results["seeds"]}
+    return [v for v in names if v in seen]
+
+
+def summarize_modern(records: list, cfg: dict) -> dict:
     out = {}
+    per_update = cfg["chunk"] * cfg["batch"]
     for v in VARIANTS:
-        rs = sorted((r for r in records if r["variant"] == v), key=lambda r: r["seed"])
+        rs = [r for r in records if r["variant"] == v]
         if not rs:
             continue
         out[v] = dict(
             n_seeds=len(rs), solved=sum(r["solved"] for r in rs),
+            n_runs=len(rs), runs_solved=sum(r["solved"] for r in rs),  # one run per seed
             confirmed_perfect=sum(r["confirm"]["perfect"] for r in rs),
-            good=sum(r["confirm"]["mean_error_free_length"] > 1000 for r in rs),
+            good=sum(r["confirm"]["mean_error_free_length"] > GOOD_LENGTH for r in rs),
+            symbols_total=int(sum(r["training_symbols"] for r in rs)),
+            updates_total=int(sum(r["training_symbols"] for r in rs) // per_update),
             symbols_to_solve=_stat([r["symbols_to_solve"] for r in rs]),
             confirm_errors=_stat([r["confirm"]["errors"] for r in rs]),
             mean_error_free_length=_stat([r["confirm"]["mean_error_free_length"] for r in rs]),
@@ -1348,6 +1611,65 @@ def summarize(records: list) -> dict:
             training_symbols=_stat([r["training_symbols"] for r in rs]),
         )
     return out
+
+
+def summarize_paper(records: list, cfg: dict) -> dict:
+    """Table 2's columns per row: perfect = a perfect test within the stream budget (each net
+    is one run); good = not perfect, mean error-free length on its confirmation streams >
+    1000; rest = the others; nets stopped by the symbol cap listed with their streams."""
+    out = {}
+    for row in PAPER_ROWS + ("forget_decay",):
+        rs = [r for r in records if r["variant"] == row]
+        if not rs:
+            continue
+        n = len(rs)
+        perfect = [r for r in rs if r["solved"]]
+        efl = [r["confirm"]["mean_error_free_length"] for r in rs]
+        good = [r for r, e in zip(rs, efl, strict=True) if not r["solved"] and e > GOOD_LENGTH]
+        rest = [r for r, e in zip(rs, efl, strict=True)
+                if not r["solved"] and e <= GOOD_LENGTH]
+        capped = [r for r in rs if r["stopped_by_symbol_cap"]]
+        out[row] = dict(
+            n_seeds=n, solved=len(perfect), n_runs=n, runs_solved=len(perfect),
+            solved_ci95=wilson(len(perfect), n),
+            confirmed_perfect=sum(r["confirm"]["perfect"] for r in rs),
+            confirmed_of_solved=sum(r["confirm"]["perfect"] for r in perfect),
+            good=len(good), good_ci95=wilson(len(good), n),
+            rest=len(rest), rest_ci95=wilson(len(rest), n),
+            streams_total=int(sum(r["training_streams"] for r in rs)),
+            symbols_total=int(sum(r["training_symbols"] for r in rs)),
+            updates_total=int(sum(r["training_symbols"] for r in rs)),  # one per symbol
+            stopped_by_symbol_cap=len(capped),
+            capped_nets=[dict(seed=r["seed"], training_streams=r["training_streams"],
+                              training_symbols=r["training_symbols"]) for r in capped],
+            streams_to_solve=_stat([r["streams_to_solve"] for r in rs]),
+            symbols_to_solve=_stat([r["symbols_to_solve"] for r in rs]),
+            mean_error_free_length=_stat(efl),
+            good_mean_error_free_length=float(np.mean([r["confirm"]["mean_error_free_length"]
+                                                       for r in good])) if good else None,
+            rest_mean_error_free_length=float(np.mean([r["confirm"]["mean_error_free_length"]
+                                                       for r in rest])) if rest else None,
+            training_streams=_stat([r["training_streams"] for r in rs]),
+            training_symbols=_stat([r["training_symbols"] for r in rs]),
+            cpu_time_s=_stat([r.get("cpu_time_s") for r in rs]),
+        )
+    return out
+
+
+def finalize_results(results: dict) -> dict:
+    """Sort the records canonically and recompute the summary from them (and the config)."""
+    order = {v: i for i, v in enumerate(PAPER_ROWS + VARIANTS + ("forget_decay",))}
+    results["seeds"] = sorted(results["seeds"], key=lambda r: (order[r["variant"]], r["seed"]))
+    if results.get("preset") == "paper":
+        results["summary"] = summarize_paper(results["seeds"], results["config"])
+    else:
+        results["summary"] = summarize_modern(results["seeds"], results["config"])
+    return results
+
+
+def summarize(records: list) -> dict:
+    """The modern summary of bare records (kept for the side-run drivers)."""
+    return summarize_modern(records, dataclasses.asdict(PRESETS["modern"]))
 
 
 def _fmt(x, unit=""):
@@ -1366,38 +1688,111 @@ def _mmm(stat):
     return f"{_fmt(stat['median'])} ({_fmt(stat['min'])}–{_fmt(stat['max'])})"
 
 
-def results_table(results: dict) -> str:
-    """Markdown table: the paper's Table 2 beside ours (from results.json)."""
+def _pct(k, n, ci):
+    lo, hi = ci
+    return f"{100 * k / n:.0f}% [{100 * lo:.0f}–{100 * hi:.0f}]"
+
+
+def _paper_run(paper_runs):
+    run = (paper_runs or {}).get("paper")
+    return run if run and run.get("summary") else None
+
+
+def results_table(results: dict, paper_runs=None) -> str:
+    """The README table: per Table 2 row, the paper's % perfect, ours under the paper's
+    scheme (`paper/`, one run per net) and ours under the modern scheme (this run; one run
+    per seed, so the per-run rate equals the per-seed rate)."""
     s = results["summary"]
-    n_str, length = results["config"]["test_streams"], results["config"]["test_len"]
-    paper = {"forget": "18% (62% with lr decay)", "no_forget": "0%", "reset": "74%",
-             "decay": "0%"}
-    rows = [f"| variant | paper: % perfect | ours: perfect (stop test) | confirmed on {n_str} "
-            "fresh streams | training symbols to perfect, median (min–max) | mean error-free "
-            f"length, median (min–max) | errors in {n_str} × {_fmt(length)} confirm symbols, "
-            f"median (min–max) | ‖s_c‖ after {_fmt(length)} symbols, median |",
-            "|---|---|---|---|---|---|---|---|"]
-    for v in VARIANTS:
-        if v not in s:
-            continue
-        d = s[v]
-        rows.append(f"| {v} | {paper[v]} | {d['solved']}/{d['n_seeds']} | "
-                    f"{d['confirmed_perfect']}/{d['n_seeds']} | {_mmm(d['symbols_to_solve'])} | "
-                    f"{_mmm(d['mean_error_free_length'])} | {_mmm(d['confirm_errors'])} | "
-                    f"{_fmt(d['state_norm_end']['median'])} |")
+    pr = _paper_run(paper_runs)
+    ps = pr["summary"] if pr else {}
+    rows = ["| Table 2 row | paper: % perfect | ours, paper's scheme: perfect per net (= per "
+            "run) [95% CI]; confirmed | ours, modern: perfect per seed (per run); confirmed "
+            "| modern: training symbols to perfect, median (min–max) |",
+            "|---|---|---|---|---|"]
+    for row in PAPER_ROWS:
+        ref = PAPER_TABLE2[PAPER_ROW_OF[row]]
+        if pr is None:
+            ours_p = "not run"
+        elif row in ps:
+            d = ps[row]
+            pct = _pct(d["solved"], d["n_seeds"], d["solved_ci95"])
+            ours_p = f"{d['solved']}/{d['n_seeds']} {pct}; {d['confirmed_of_solved']}"
+        else:
+            ours_p = "–"
+        if row in s:
+            d = s[row]
+            ours_m = (f"{d['solved']}/{d['n_seeds']} ({d['runs_solved']}/{d['n_runs']}); "
+                      f"{d['confirmed_perfect']}")
+            extra = _mmm(d["symbols_to_solve"])
+        else:
+            ours_m, extra = "–", "–"
+        rows.append(f"| {ROW_LABEL[row]} | {ref['perfect_pct']}% | {ours_p} | {ours_m} | "
+                    f"{extra} |")
     return "\n".join(rows)
 
 
-def headline(results: dict) -> str:
+def paper_table(paper_results: dict) -> str:
+    """Table 2's own columns for a paper-scheme run: % perfect (mean training streams),
+    % good <mean error-free length>, % rest <mean length>, 95% intervals, confirmed counts,
+    nets stopped by the symbol cap."""
+    s = paper_results["summary"]
+    lines = ["| row | paper: % perfect (mean streams) | paper: % good ⟨mean length⟩ | ours: % "
+             "perfect [95% CI] (mean training streams) | ours: % good [95% CI] ⟨mean "
+             "error-free length⟩ | ours: % rest [95% CI] ⟨mean length⟩ | perfect nets "
+             "confirmed on 10 fresh streams | stopped by the symbol cap (streams) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for row, d in s.items():
+        ref = PAPER_TABLE2[PAPER_ROW_OF[row]]
+        n = d["n_seeds"]
+        ref_p = f"{ref['perfect_pct']}" + (f" ({ref['streams_to_perfect']:,})"
+                                           if "streams_to_perfect" in ref else "")
+        ref_g = f"{ref['good_pct']}" + (f" ⟨{ref['mean_error_free_length_good']:,}⟩"
+                                        if "mean_error_free_length_good" in ref else "")
+        mst = d["streams_to_solve"].get("mean")
+        p = _pct(d["solved"], n, d["solved_ci95"]) + (f" ({mst:,.0f})" if mst else "")
+        g = _pct(d["good"], n, d["good_ci95"]) + (
+            f" ⟨{d['good_mean_error_free_length']:,.0f}⟩" if d["good"] else "")
+        r = _pct(d["rest"], n, d["rest_ci95"]) + (
+            f" ⟨{d['rest_mean_error_free_length']:,.0f}⟩" if d["rest"] else "")
+        capped = ", ".join(f"seed {c['seed']} ({c['training_streams']:,})"
+                           for c in d["capped_nets"]) or "none"
+        lines.append(f"| {ROW_LABEL.get(row, row)} | {ref_p} | {ref_g} | {p} | {g} | {r} | "
+                     f"{d['confirmed_of_solved']}/{d['solved']} | {capped} |")
+    return "\n".join(lines)
+
+
+def headline(results: dict, paper_runs=None) -> str:
+    """The catalog cell: the paper's % perfect, ours under the paper's scheme, ours modern."""
     s = results["summary"]
-    parts = []
-    for v, ref in (("forget", "62% (lr decay), 18%"), ("reset", "74%"), ("no_forget", "0%"),
-                   ("decay", "0%")):
-        if v in s:
-            parts.append(f"{v} {s[v]['solved']}/{s[v]['n_seeds']} perfect, "
-                         f"{s[v]['confirmed_perfect']}/{s[v]['n_seeds']} confirmed (paper {ref})")
-    return ("; ".join(parts) + " on 10 x 100k-symbol streams; confirmed = perfect again on "
-            "10 further fresh streams")
+    pr = _paper_run(paper_runs)
+    if pr is None:
+        paper_part = "paper's scheme: not run"
+    else:
+        ps = pr["summary"]
+        paper_part = "paper's scheme (per net = per run): " + ", ".join(
+            f"{row} {d['solved']}/{d['n_seeds']} "
+            f"(paper {PAPER_TABLE2[PAPER_ROW_OF[row]]['perfect_pct']}%)"
+            for row, d in ps.items())
+    modern = ", ".join(
+        f"{v} {s[v]['solved']}/{s[v]['n_seeds']} per seed, {s[v]['runs_solved']}/"
+        f"{s[v]['n_runs']} per run (paper {PAPER_TABLE2[v]['perfect_pct']}%)"
+        for v in VARIANTS if v in s)
+    return (f"perfect on 10 x 100k symbols: {paper_part}; modern: {modern}")
+
+
+def overview(results: dict, paper_runs=None) -> list:
+    """Rows for viz/overview.png: per Table 2 row, success rates in [0, 1]."""
+    s = results["summary"]
+    pr = _paper_run(paper_runs)
+    ps = pr["summary"] if pr else {}
+    out = []
+    for row in PAPER_ROWS:
+        ref = PAPER_TABLE2[PAPER_ROW_OF[row]]
+        out.append(dict(
+            label=f"CERG {row}", paper=ref["perfect_pct"] / 100,
+            ours_paper=ps[row]["solved"] / ps[row]["n_seeds"] if row in ps else None,
+            ours_modern=s[row]["solved"] / s[row]["n_seeds"] if row in s else None))
+    return out
 
 
 # ---------------------------------------------------------------------------------------
@@ -1443,63 +1838,108 @@ def _prob(text):
 
 def _variants(text):
     vs = tuple(t.strip() for t in text.split(","))
-    bad = [v for v in vs if v not in VARIANTS]
+    bad = [v for v in vs if v not in VARIANTS + PAPER_ROWS]
     if bad or not vs or len(set(vs)) != len(vs):
-        raise argparse.ArgumentTypeError(f"variants from {', '.join(VARIANTS)}: {text!r}")
+        raise argparse.ArgumentTypeError(f"unknown or repeated variants: {text!r}")
     return vs
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Shows a flag's one default ("(default: X)") unless it has none or says it itself."""
+
+    def _get_help_string(self, action):
+        h = action.help or ""
+        if "default" in h or action.default in (None, False, argparse.SUPPRESS):
+            return h
+        return h + " (default: %(default)s)"
 
 
 def build_parser():
     ap = argparse.ArgumentParser(
         description="Continual embedded Reber grammar (Gers et al. 2000, Table 2).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    ap.add_argument("--preset", choices=sorted(PRESETS), default="paper",
-                    help="paper = headline run, quick = seconds")
-    ap.add_argument("--seeds", type=parse_seeds, default=parse_seeds("0-9"),
-                    help="seeds: 3, 0,2,5 or 0-9")
+        formatter_class=_HelpFormatter)
+    ap.add_argument("--preset", choices=("paper", "modern", "quick"), default="modern",
+                    help="paper = the paper's online scheme (Table 2's rows), modern = Adam "
+                         "over BPTT chunks (the folder-root headline), quick = seconds")
+    ap.add_argument("--seeds", type=parse_seeds, default="0-9",
+                    help="seeds: 3 (seed 3), 0,2,5 (a list) or 0-9 (a range)")
     ap.add_argument("--jobs", type=_positive(int), default=os.cpu_count() or 1,
                     help="parallel worker processes")
     ap.add_argument("--stack", type=_positive(int), default=5,
-                    help="nets (seeds of one variant) trained in lock-step per process task")
-    ap.add_argument("--outdir", default=str(HERE), help="where results.json etc. go")
+                    help="modern/quick: nets (seeds of one variant) trained in lock-step per "
+                         "process task")
+    ap.add_argument("--outdir", default=None,
+                    help=f"where results.json and run.npz go (default: "
+                         f"runs/{FOLDER}/ at the repo root, git-ignored; the committed runs "
+                         f"are written only with --outdir {FOLDER} or {FOLDER}/paper)")
     ap.add_argument("--quiet", action="store_true", help="no progress lines")
     ap.add_argument("--variants", type=_variants, default=None,
-                    help="comma list from forget,no_forget,reset,decay (default: the preset's)")
+                    help="modern/quick: comma list from forget,no_forget,reset,decay; paper: "
+                         "from " + ",".join(PAPER_ROWS) + " (default: the preset's)")
     ap.add_argument("--lr", type=_positive(float), default=None,
-                    help="initial learning rate (default: the preset's)")
+                    help="initial learning rate (paper: alpha) (default: the preset's)")
     ap.add_argument("--lr-final", type=_positive(float), default=None,
-                    help="learning rate after the decay (default: the preset's)")
+                    help="modern: learning rate after the decay (default: the preset's)")
     ap.add_argument("--optimizer", choices=("adam", "sgd"), default=None,
-                    help="adam, or sgd = plain gradient descent (default: the preset's)")
+                    help="modern: adam, or sgd = plain gradient descent on chunk means "
+                         "(default: the preset's)")
     ap.add_argument("--batch", type=_positive(int), default=None,
-                    help="parallel training streams per net (default: the preset's)")
+                    help="modern: parallel training streams per net (default: the preset's)")
     ap.add_argument("--chunk", type=_positive(int), default=None,
-                    help="truncated-BPTT chunk length (default: the preset's)")
+                    help="modern: truncated-BPTT chunk length (default: the preset's)")
     ap.add_argument("--max-symbols", type=_positive(int), default=None,
-                    help="training budget per net in symbols (default: the preset's)")
+                    help="training budget (cap) per net in symbols (default: the preset's)")
+    ap.add_argument("--max-streams", type=_positive(int), default=None,
+                    help="paper: training streams per net (default: the preset's, 30,000)")
     ap.add_argument("--restart-p", type=_prob, default=None,
-                    help="per stream per chunk restart probability (default: the preset's)")
+                    help="modern: per stream per chunk restart probability (default: the "
+                         "preset's)")
     ap.add_argument("--restart-on-error", action="store_true",
-                    help="also restart (zero state, new string) every training stream that "
-                         "made an error in the last chunk")
+                    help="modern: also restart (zero state, new string) every training "
+                         "stream that made an error in the last chunk")
     ap.add_argument("--truncated", action="store_true",
-                    help="train with the 1997/2000 truncated gradient (error flows back in "
-                         "time only through the cell states, not the recurrent weights)")
+                    help="modern: train with the 1997/2000 truncated gradient (error flows "
+                         "back in time only through the cell states, not the recurrent "
+                         "weights; the paper preset always does)")
     ap.add_argument("--loss", choices=("bce", "mse"), default=None,
-                    help="output loss (default: the preset's)")
+                    help="modern: output loss (default: the preset's)")
     ap.add_argument("--test-len", type=_positive(int), default=None,
                     help="symbols per test stream (default: the preset's)")
+    ap.add_argument("--checkpoint-every", type=_positive(float), default=600.0,
+                    help="paper: seconds between checkpoints (outdir/checkpoint_*.pkl; a "
+                         "rerun with the same arguments resumes from them)")
     return ap
 
 
-def config_from_args(args) -> Config:
-    cfg = PRESETS[args.preset]
+MODERN_ONLY = ("lr_final", "optimizer", "batch", "chunk", "restart_p", "loss")
+
+
+def config_from_args(ap, args):
+    if args.preset == "paper":
+        used = [k for k in MODERN_ONLY if getattr(args, k) is not None]
+        used += [k for k in ("restart_on_error", "truncated") if getattr(args, k)]
+        if used:
+            ap.error(f"--{used[0].replace('_', '-')} is not a flag of the paper preset")
+        if args.variants and any(v not in PAPER_ROWS for v in args.variants):
+            ap.error(f"--variants of the paper preset: from {', '.join(PAPER_ROWS)}")
+        over = dict(rows=args.variants, lr=args.lr, max_symbols=args.max_symbols,
+                    max_streams=args.max_streams, test_len=args.test_len)
+        return dataclasses.replace(PRESETS["paper"],
+                                   **{k: v for k, v in over.items() if v is not None})
+    if args.max_streams is not None:
+        ap.error("--max-streams is a flag of the paper preset")
+    if args.variants and any(v not in VARIANTS for v in args.variants):
+        ap.error(f"--variants: from {', '.join(VARIANTS)}")
     over = dict(variants=args.variants, lr=args.lr, lr_final=args.lr_final,
                 optimizer=args.optimizer, batch=args.batch, chunk=args.chunk,
                 max_symbols=args.max_symbols, restart_p=args.restart_p, loss=args.loss,
                 test_len=args.test_len, restart_on_error=args.restart_on_error or None,
                 truncated=args.truncated or None)
-    return dataclasses.replace(cfg, **{k: v for k, v in over.items() if v is not None})
+    cfg = dataclasses.replace(PRESETS[args.preset],
+                              **{k: v for k, v in over.items() if v is not None})
+    if cfg.lr_final > cfg.lr:
+        ap.error("--lr-final must not exceed --lr")
+    return cfg
 
 
 def check_outdir(ap, outdir: Path):
@@ -1512,10 +1952,31 @@ def check_outdir(ap, outdir: Path):
         ap.error(f"cannot write to --outdir {outdir}: {e.strerror or e}")
 
 
+def _ignore_sigint():
+    """Pool initializer: workers leave Ctrl-C to the parent, which terminates them."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _run_task(task):
     cfg, variant, seeds, quiet = task
     log = None if quiet else (lambda s: print(s, flush=True))
     return train_stack(cfg, variant, seeds, log)
+
+
+def run_tasks(fn, tasks, jobs: int) -> list:
+    """fn over tasks, in `jobs` forked worker processes (or in this one)."""
+    if jobs == 1 or len(tasks) == 1:
+        return [fn(t) for t in tasks]
+    pool = mp.get_context("fork").Pool(min(jobs, len(tasks)), initializer=_ignore_sigint)
+    try:
+        outs = pool.map(fn, tasks, chunksize=1)
+    except BaseException:
+        pool.terminate()
+        pool.join()
+        raise
+    pool.close()
+    pool.join()
+    return outs
 
 
 def atomic_write_json(path: Path, obj) -> None:
@@ -1540,59 +2001,176 @@ def _jsonable(x):
     return x
 
 
+def git_info() -> dict:
+    """The commit this script runs from and whether its tree is dirty (None without git)."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=HERE, capture_output=True,
+                                text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=HERE, capture_output=True,
+                               text=True, timeout=10, check=True).stdout.strip() != ""
+        return dict(git_commit=commit, git_dirty=dirty)
+    except (OSError, subprocess.SubprocessError):
+        return dict(git_commit=None, git_dirty=None)
+
+
+def env_info(jobs: int, **extra) -> dict:
+    return dict(python=platform.python_version(), numpy=np.__version__,
+                platform=platform.platform(), blas_threads=os.environ.get("OPENBLAS_NUM_THREADS"),
+                jobs=jobs, **extra, **git_info())
+
+
+PAPER_CITATION = ("Gers, Schmidhuber & Cummins (2000), Learning to Forget: Continual Prediction "
+                  "with LSTM, Neural Computation 12(10); Table 2")
+
+
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     ap = build_parser()
     args = ap.parse_args(argv)
-    cfg = config_from_args(args)
-    if cfg.lr_final > cfg.lr:
-        ap.error("--lr-final must not exceed --lr")
-    outdir = Path(args.outdir)
+    if args.outdir is not None and not args.outdir.strip():
+        ap.error("--outdir must not be empty")
+    cfg = config_from_args(ap, args)
+    outdir = Path(args.outdir) if args.outdir is not None else DEFAULT_OUTDIR
     check_outdir(ap, outdir)
+    command = ["python", f"{FOLDER}/{Path(__file__).name}", *argv]
+    try:
+        if args.preset == "paper":
+            return main_paper(args, cfg, outdir, command)
+        return main_modern(args, cfg, outdir, command)
+    except KeyboardInterrupt:
+        print("interrupted: no results written", file=sys.stderr)
+        return 130
+
+
+def main_modern(args, cfg, outdir: Path, command) -> int:
     t0 = time.perf_counter()
+    env = env_info(args.jobs, stack=args.stack)  # the tree as the run starts
     tasks = []
     order = sorted(cfg.variants, key=lambda v: v != "no_forget")  # longest tasks first
     for v in order:
         for i in range(0, len(args.seeds), args.stack):
             tasks.append((cfg, v, args.seeds[i:i + args.stack], args.quiet))
     try:
-        if args.jobs == 1 or len(tasks) == 1:
-            outs = [_run_task(t) for t in tasks]
-        else:
-            with mp.get_context("fork").Pool(min(args.jobs, len(tasks))) as pool:
-                outs = pool.map(_run_task, tasks, chunksize=1)
+        outs = run_tasks(_run_task, tasks, args.jobs)
     except FloatingPointError as e:
         print(f"stopped: {e}", file=sys.stderr)
         return 1
-    records = sorted((r for out in outs for r in out),
-                     key=lambda r: (VARIANTS.index(r["variant"]), r["seed"]))
+    records = [r for out in outs for r in out]
     wall = time.perf_counter() - t0
     arrays = {}
     for r in records:
         key = f"{r['variant']}_seed{r['seed']}"
         arrays[f"final_{key}"] = np.concatenate(
             [r["final_params"][k].ravel() for k, _s in param_shapes(cfg, r["variant"])])
-        if r["seed"] == min(args.seeds):
-            arrays[f"snapshots_{r['variant']}"] = r["snapshots"]
-            arrays[f"snapshot_symbols_{r['variant']}"] = np.asarray(r["snapshot_symbols"])
+        # training snapshots of every net (float32: figures only), for the GIF
+        arrays[f"snapshots_{key}"] = r["snapshots"].astype(np.float32)
+        arrays[f"snapshot_symbols_{key}"] = np.asarray(r["snapshot_symbols"])
     clean = [{k: v for k, v in r.items() if k not in ("final_params", "snapshots")}
              for r in records]
     results = dict(
-        experiment="continual-embedded-reber",
-        paper="Gers, Schmidhuber & Cummins (2000), Learning to Forget: Continual Prediction "
-              "with LSTM, Neural Computation 12(10); Table 2",
-        command=[Path(sys.argv[0]).name] + list(sys.argv[1:] if argv is None else argv),
-        preset=args.preset, config=dataclasses.asdict(cfg),
-        env=dict(python=platform.python_version(), numpy=np.__version__,
-                 platform=platform.platform(),
-                 blas_threads=os.environ.get("OPENBLAS_NUM_THREADS"), jobs=args.jobs,
-                 stack=args.stack),
-        wallclock_s=wall, paper_reference=PAPER_TABLE2, summary=summarize(clean),
-        seeds=clean)
+        experiment=FOLDER, paper=PAPER_CITATION, command=command, preset=args.preset,
+        config=dataclasses.asdict(cfg), env=env,
+        wallclock_s=wall, paper_reference=PAPER_TABLE2, summary={}, seeds=clean)
+    results = finalize_results(_jsonable(results))
     np.savez_compressed(outdir / "run.npz", **arrays)
-    atomic_write_json(outdir / "results.json", _jsonable(results))
+    atomic_write_json(outdir / "results.json", results)
     if not args.quiet:
         print(results_table(results))
         print(f"wall {wall:.0f} s")
+    print(f"wrote {outdir / 'results.json'}")
+    print(f"wrote {outdir / 'run.npz'}")
+    return 0
+
+
+def _run_paper_task(task):
+    """One lock-step group of nets: resume from its checkpoint if there is one, checkpoint
+    every `every` seconds, then confirm every final net on 10 further fresh streams."""
+    ocfg, nets, quiet, ckpt, every = task
+    log = None if quiet else (lambda s: print(f"{time.strftime('%H:%M:%S')} {s}", flush=True))
+    run = OnlineRun.load(ckpt) if ckpt.exists() else OnlineRun(ocfg, nets)
+    if log is not None and run.step:
+        log(f"resumed {ckpt.name} at lock-step {run.step}")
+    while not run.run(log, until=time.perf_counter() + every):
+        run.save(ckpt)
+        if log is not None:
+            log(f"checkpoint {ckpt.name} at lock-step {run.step}")
+    run.save(ckpt)
+    recs = run.records()
+    c0 = time.process_time()
+    confirm_online(ocfg, recs)
+    cpu = run.cpu_s + time.process_time() - c0
+    total = sum(r["training_symbols"] for r in recs)
+    for r in recs:  # CPU seconds of the lock-step process, shared out by training symbols
+        r["cpu_time_s"] = cpu * r["training_symbols"] / max(total, 1)
+    return recs
+
+
+def paper_groups(ocfg: OnlineConfig, seeds, jobs: int, outdir: Path) -> list:
+    """The lock-step groups (seeds dealt round-robin over the jobs, every row of a seed in
+    the same group) and their checkpoint files."""
+    k = min(jobs, len(seeds))
+    out = []
+    for i in range(k):
+        nets = [(r, s) for r in ocfg.rows for s in seeds[i::k]]
+        out.append((nets, outdir / f"checkpoint_{i + 1}of{k}.pkl"))
+    return out
+
+
+def main_paper(args, ocfg: OnlineConfig, outdir: Path, command) -> int:
+    """The paper's scheme: every (row, seed) net in lock-step; seeds split over --jobs;
+    checkpoints in outdir (removed once results.json is written)."""
+    t0 = time.perf_counter()
+    env = env_info(args.jobs)  # the tree as the run starts
+    groups = paper_groups(ocfg, list(args.seeds), args.jobs, outdir)
+    for nets, ckpt in groups:
+        if ckpt.exists():
+            try:
+                old = OnlineRun.load(ckpt)
+            except Exception as e:  # noqa: BLE001 - any unreadable checkpoint
+                print(f"error: cannot read checkpoint {ckpt}: {e}", file=sys.stderr)
+                return 2
+            if old.nets != nets or old.ocfg != ocfg:
+                print(f"error: checkpoint {ckpt} belongs to another run (other seeds, rows, "
+                      "config or --jobs); remove it or use another --outdir", file=sys.stderr)
+                return 2
+    tasks = [(ocfg, nets, args.quiet, ckpt, args.checkpoint_every) for nets, ckpt in groups]
+    try:
+        outs = run_tasks(_run_paper_task, tasks, args.jobs)
+    except FloatingPointError as e:
+        print(f"stopped: {e}", file=sys.stderr)
+        return 1
+    wall = time.perf_counter() - t0
+    records, arrays = [], {}
+    for r in (r for out in outs for r in out):
+        r = dict(r)
+        r["network"] = r["variant"]
+        r["variant"] = r.pop("row")
+        r["stopped_by_symbol_cap"] = bool(not r["solved"]
+                                          and r["training_symbols"] >= ocfg.max_symbols
+                                          and r["training_streams"] < ocfg.max_streams)
+        p = r.pop("final_params")
+        arrays[f"final_{r['variant']}_seed{r['seed']}"] = np.concatenate(
+            [p[k].ravel() for k, _s in param_shapes(Config(), r["network"])])
+        for k in ("wall_s", "steps", "steps_per_s", "symbols_per_s"):
+            r.pop(k, None)
+        records.append(r)
+    cpu = sum(r["cpu_time_s"] for r in records)
+    sym = sum(r["training_symbols"] for r in records)
+    results = dict(
+        experiment=FOLDER, paper=PAPER_CITATION, command=command, preset=args.preset,
+        config=dataclasses.asdict(ocfg), env=env, wallclock_s=wall,
+        cpu_time_s=cpu, net_symbols_per_cpu_s=sym / max(cpu, 1e-9),
+        paper_reference=PAPER_TABLE2, summary={}, seeds=records)
+    results = finalize_results(_jsonable(results))
+    np.savez_compressed(outdir / "run.npz", **arrays)
+    atomic_write_json(outdir / "results.json", results)
+    for _nets, ckpt in groups:
+        ckpt.unlink(missing_ok=True)
+    if not args.quiet:
+        print(paper_table(results))
+        print(f"wall {wall:.0f} s, cpu {cpu:.0f} s")
+    print(f"wrote {outdir / 'results.json'}")
+    print(f"wrote {outdir / 'run.npz'}")
     return 0
 
 

@@ -2,8 +2,10 @@
 
     python continual-embedded-reber/visualize_continual_embedded_reber.py [--rundir DIR]
 
-Writes DIR/viz/: training_curves.png, state_norm.png, forget_gate_boundaries.png,
-error_free_lengths.png, prediction_heatmap.png.
+DIR defaults to runs/continual-embedded-reber/ at the repo root. For a modern (or quick)
+run it writes DIR/viz/: training_curves.png, state_norm.png, forget_gate_boundaries.png,
+error_free_lengths.png, prediction_heatmap.png. For a paper-scheme run (`--preset paper`):
+table2_outcomes.png, streams_to_perfect.png.
 """
 
 from __future__ import annotations
@@ -26,8 +28,34 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
+FOLDER = "continual-embedded-reber"
+DEFAULT_RUNDIR = HERE.parent / "runs" / FOLDER
 COLORS = {"forget": "tab:blue", "no_forget": "tab:red", "reset": "tab:green",
-          "decay": "tab:purple"}
+          "decay": "tab:purple", "forget_alpha_a": "tab:cyan", "forget_alpha_b": "tab:olive",
+          "forget_decay": "tab:cyan"}
+
+
+class RunError(Exception):
+    """A --rundir that holds no run of this experiment."""
+
+
+def check_rundir(rundir: Path) -> dict:
+    """results.json of this experiment and run.npz must be in rundir (else RunError)."""
+    if not rundir.is_dir():
+        raise RunError(f"--rundir {rundir} is not a directory")
+    res_path = rundir / "results.json"
+    if not res_path.is_file():
+        raise RunError(f"no results.json in {rundir}")
+    try:
+        with open(res_path) as f:
+            res = json.load(f)
+    except (OSError, ValueError) as e:
+        raise RunError(f"cannot read {res_path}: {e}") from None
+    if not isinstance(res, dict) or res.get("experiment") != FOLDER:
+        raise RunError(f"{res_path} is not a {FOLDER} run")
+    if not (rundir / "run.npz").is_file():
+        raise RunError(f"no run.npz in {rundir}")
+    return res
 
 
 def load_module():
@@ -42,25 +70,36 @@ def load_module():
 
 
 def load_run(rundir: Path):
+    res = check_rundir(rundir)
     m = load_module()
-    with open(rundir / "results.json") as f:
-        res = json.load(f)
     cfgd = dict(res["config"])
-    cfgd["variants"] = tuple(cfgd["variants"])
-    cfg = m.Config(**cfgd)
+    if res.get("preset") == "paper":
+        cfgd["rows"] = tuple(cfgd["rows"])
+        cfg = m.OnlineConfig(**cfgd)
+    else:
+        cfgd["variants"] = tuple(cfgd["variants"])
+        cfg = m.Config(**cfgd)
     npz = dict(np.load(rundir / "run.npz"))
     return m, res, cfg, npz
 
 
 def first_seed_params(m, res, cfg, npz, variant, solved_only=False):
-    """The lowest seed's final params (of the solved nets only, if asked and any solved)."""
+    """The lowest seed's final params and record (of the solved nets only, if asked and any
+    solved)."""
     rs = [r for r in res["seeds"] if r["variant"] == variant]
     if solved_only and any(r["solved"] for r in rs):
         rs = [r for r in rs if r["solved"]]
-    seeds = sorted({r["seed"] for r in rs})
-    if not seeds:
+    if not rs:
         return None, None
-    return m.unflatten(cfg, variant, npz[f"final_{variant}_seed{seeds[0]}"]), seeds[0]
+    r = min(rs, key=lambda r: r["seed"])
+    return m.unflatten(cfg, variant, npz[f"final_{variant}_seed{r['seed']}"]), r
+
+
+def status(r) -> str:
+    """A net's outcome, from its record: the stop test and the confirmation streams."""
+    c = r["confirm"]
+    conf = "confirmed" if c["perfect"] else f"{c['errors']} confirmation errors"
+    return f"perfect at its stop test, {conf}" if r["solved"] else f"never perfect, {conf}"
 
 
 def fig_training_curves(res, out):
@@ -91,6 +130,7 @@ def fig_training_curves(res, out):
     fig.tight_layout()
     fig.savefig(out / "training_curves.png", dpi=110)
     plt.close(fig)
+    return [out / "training_curves.png"]
 
 
 def fig_state_norm(m, res, cfg, npz, out):
@@ -109,7 +149,7 @@ def fig_state_norm(m, res, cfg, npz, out):
     ax.set_xlabel("symbols into the test stream (no reset except `reset`'s)")
     ax.set_ylabel("‖s_c‖ (L2 over the 8 cells), mean of 10 streams")
     ax.set_title("Cell states along the confirmation streams (one line per net)", fontsize=9)
-    ax.legend()
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=4, fontsize=8)
     # right: the cells of no_forget nets of the lowest solved and lowest unsolved seed
     ax = axes[1]
     edges = m.fresh_streams(np.random.default_rng(4242), 1, 5000)
@@ -131,14 +171,15 @@ def fig_state_norm(m, res, cfg, npz, out):
     ax.set_ylabel("s_c per cell (symlog)")
     ax.set_title("no_forget, every cell along one fresh stream: states grow without bound;\n"
                  "a perfect net keeps one bounded cell (its outer T/P memory)", fontsize=9)
-    ax.legend(fontsize=7)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=1, fontsize=7)
     fig.tight_layout()
-    fig.savefig(out / "state_norm.png", dpi=110)
+    fig.savefig(out / "state_norm.png", dpi=110, bbox_inches="tight")
     plt.close(fig)
+    return [out / "state_norm.png"]
 
 
 def fig_forget_gates(m, res, cfg, npz, out):
-    params, seed = first_seed_params(m, res, cfg, npz, "forget", solved_only=True)
+    params, rec = first_seed_params(m, res, cfg, npz, "forget", solved_only=True)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     if params is None:
         for ax in axes:
@@ -156,8 +197,8 @@ def fig_forget_gates(m, res, cfg, npz, out):
         axes[0].axvline(-1, color="gray", lw=0.8, ls="--")
         axes[0].set_xlabel("step relative to the outer B of a new string (dashed: the outer E)")
         axes[0].set_ylabel("forget gate y^phi, mean over strings")
-        axes[0].set_title(f"perfect forget net (lowest seed, {seed}): y^phi at string boundaries",
-                          fontsize=9)
+        axes[0].set_title(f"forget seed {rec['seed']} ({status(rec)}):\n"
+                          "y^phi at string boundaries", fontsize=9)
         axes[0].legend(fontsize=7)
         span = slice(0, 120)
         im = axes[1].imshow(tr["y_phi"][span, 0].T, aspect="auto", cmap="viridis", vmin=0,
@@ -171,6 +212,7 @@ def fig_forget_gates(m, res, cfg, npz, out):
     fig.tight_layout()
     fig.savefig(out / "forget_gate_boundaries.png", dpi=110)
     plt.close(fig)
+    return [out / "forget_gate_boundaries.png"]
 
 
 def fig_error_free(res, out):
@@ -216,6 +258,7 @@ def fig_error_free(res, out):
     fig.tight_layout()
     fig.savefig(out / "error_free_lengths.png", dpi=110)
     plt.close(fig)
+    return [out / "error_free_lengths.png"]
 
 
 def prediction_panel(ax, m, tr, lo, hi, title):
@@ -247,33 +290,114 @@ def fig_predictions(m, res, cfg, npz, out):
     lo = int(starts[starts >= 2000][0])
     hi = lo + 45
     for ax, v in zip(axes, variants, strict=True):
-        params, seed = first_seed_params(m, res, cfg, npz, v)
+        params, rec = first_seed_params(m, res, cfg, npz, v)
         tr = m.trace(params, cfg, edges, reset=(v == "reset"), decay=m.variant_flags(v)[2])
         n_err = int(m.step_errors(tr["y"][:, 0], tr["target"][:, 0]).sum())
-        prediction_panel(ax, m, tr, lo, hi, f"{v} (seed {seed}), steps {lo}-{hi} of a fresh "
-                         f"stream; errors in its first 3000 steps: {n_err}")
+        prediction_panel(ax, m, tr, lo, hi, f"{v} (seed {rec['seed']}, {status(rec)}), steps "
+                         f"{lo}-{hi} of a fresh stream; errors in its first 3000 steps: {n_err}")
     fig.text(0.01, 0.005, "grey = output y^k, orange circles = legal next symbols, red = step "
              "with an error, blue dashed = the long-range step (predict the outer T/P)",
              fontsize=7)
     fig.tight_layout(rect=(0, 0.02, 1, 1))
     fig.savefig(out / "prediction_heatmap.png", dpi=110)
     plt.close(fig)
+    return [out / "prediction_heatmap.png"]
+
+
+def fig_paper_outcomes(m, res, out):
+    """Paper-scheme run: % perfect / good / rest per Table 2 row, ours beside the paper's."""
+    rows = list(res["summary"])
+    fig, ax = plt.subplots(figsize=(max(7, 1.6 * len(rows) + 2), 4.2))
+    xs = np.arange(len(rows))
+    colors = dict(perfect="tab:green", good="tab:orange", rest="lightgray")
+    for dx, who in ((-0.2, "paper"), (0.2, "ours")):
+        bottom = np.zeros(len(rows))
+        for part in ("perfect", "good", "rest"):
+            vals = []
+            for row in rows:
+                d = res["summary"][row]
+                ref = m.PAPER_TABLE2[m.PAPER_ROW_OF[row]]
+                if who == "paper":
+                    p, g = ref["perfect_pct"], ref["good_pct"]
+                    vals.append({"perfect": p, "good": g, "rest": 100 - p - g}[part])
+                else:
+                    key = "solved" if part == "perfect" else part
+                    vals.append(100 * d[key] / d["n_seeds"])
+            ax.bar(xs + dx, vals, 0.38, bottom=bottom, color=colors[part],
+                   edgecolor="k" if who == "ours" else "none", lw=0.6,
+                   label=part if who == "ours" else None)
+            bottom += np.asarray(vals)
+        for x in xs:
+            ax.text(x + dx, 101, who, ha="center", fontsize=7)
+    for x, row in zip(xs, rows, strict=True):
+        d = res["summary"][row]
+        lo, hi = d["solved_ci95"]
+        ax.errorbar(x + 0.2, 100 * d["solved"] / d["n_seeds"],
+                    yerr=[[100 * (d["solved"] / d["n_seeds"] - lo)],
+                          [100 * (hi - d["solved"] / d["n_seeds"])]], color="k", capsize=3)
+    ax.set_xticks(xs, [f"{r}\n(n = {res['summary'][r]['n_seeds']})" for r in rows], fontsize=8)
+    ax.set_ylim(0, 110)
+    ax.set_ylabel("% of nets")
+    ax.set_title("Table 2 under the paper's scheme: perfect / good (mean error-free length > "
+                 "1000) / rest;\nleft bar the paper (100 nets), right bar ours (95% interval on "
+                 "% perfect)", fontsize=9)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "table2_outcomes.png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return [out / "table2_outcomes.png"]
+
+
+def fig_paper_streams(m, res, out):
+    """Paper-scheme run: training streams to the perfect test, per net, with the paper's mean."""
+    rows = list(res["summary"])
+    fig, ax = plt.subplots(figsize=(max(7, 1.4 * len(rows) + 2), 3.8))
+    rng = np.random.default_rng(0)
+    for i, row in enumerate(rows):
+        vals = [r["streams_to_solve"] for r in res["seeds"]
+                if r["variant"] == row and r["solved"]]
+        if vals:
+            ax.scatter(i + rng.uniform(-0.2, 0.2, len(vals)), vals, s=12,
+                       color=COLORS.get(row, "k"), alpha=0.7)
+            ax.plot([i - 0.3, i + 0.3], [np.mean(vals)] * 2, color="k")
+        ref = m.PAPER_TABLE2[m.PAPER_ROW_OF[row]].get("streams_to_perfect")
+        if ref:
+            ax.plot([i - 0.3, i + 0.3], [ref] * 2, color="gray", ls="--")
+    ax.plot([], [], "k-", label="ours: mean over perfect nets")
+    ax.plot([], [], color="gray", ls="--", label="paper: mean training streams")
+    ax.set_xticks(range(len(rows)), rows, fontsize=8)
+    ax.set_yscale("log")
+    ax.set_ylabel("training streams to the perfect test")
+    ax.set_title("Perfect nets under the paper's scheme (one dot per net)", fontsize=9)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "streams_to_perfect.png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return [out / "streams_to_perfect.png"]
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rundir", default=str(HERE), help="folder holding results.json, run.npz")
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap.add_argument("--rundir", default=str(DEFAULT_RUNDIR),
+                    help="folder holding results.json and run.npz; figures go to its viz/")
     args = ap.parse_args(argv)
     rundir = Path(args.rundir)
-    m, res, cfg, npz = load_run(rundir)
+    try:
+        m, res, cfg, npz = load_run(rundir)
+    except RunError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     out = rundir / "viz"
     out.mkdir(parents=True, exist_ok=True)
-    fig_training_curves(res, out)
-    fig_state_norm(m, res, cfg, npz, out)
-    fig_forget_gates(m, res, cfg, npz, out)
-    fig_error_free(res, out)
-    fig_predictions(m, res, cfg, npz, out)
-    print(f"wrote {sorted(p.name for p in out.glob('*.png'))}")
+    if res.get("preset") == "paper":
+        wrote = fig_paper_outcomes(m, res, out) + fig_paper_streams(m, res, out)
+    else:
+        wrote = (fig_training_curves(res, out) + fig_state_norm(m, res, cfg, npz, out)
+                 + fig_forget_gates(m, res, cfg, npz, out) + fig_error_free(res, out)
+                 + fig_predictions(m, res, cfg, npz, out))
+    for p in wrote:
+        print(f"wrote {p}")
     return 0
 
 

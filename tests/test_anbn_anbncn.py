@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 import pytest
-from helpers import ROOT, load_experiment, run_script, script_env
+from helpers import ROOT, load_experiment, run_script, script_env, sigint_default
 
 FOLDER = ROOT / "anbn-anbncn"
 M = load_experiment(FOLDER)
@@ -442,7 +442,8 @@ def test_sigint_stops_a_parallel_run(tmp_path):
     proc = subprocess.Popen(
         [sys.executable, str(SCRIPT), "--seeds", "0-5", "--jobs", "2", "--outdir", str(out),
          "--quiet", "--languages", "anbncn"], env=script_env(), cwd=ROOT,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        preexec_fn=sigint_default)
     time.sleep(2.5)
     t0 = time.perf_counter()
     os.killpg(proc.pid, signal.SIGINT)

@@ -44,7 +44,7 @@ def legal_sets(stream: str) -> list[set]:
 
 
 def test_weight_counts():
-    cfg = m.PRESETS["paper"]
+    cfg = m.PRESETS["modern"]
     assert m.n_weights(cfg, "forget") == 424  # the paper's count: cell inputs unbiased
     assert m.n_weights(cfg, "no_forget") == 424 - 15 * 4 - 4
     assert m.n_weights(cfg, "reset") == m.n_weights(cfg, "no_forget")
@@ -317,11 +317,13 @@ def test_truncated_gradient_cuts_only_the_recurrent_path(variant):
 # ---------------------------------------------------------------------------------------
 # The paper's online training (side study): batched per-net kernel
 # ---------------------------------------------------------------------------------------
-ONLINE_VARIANTS = ("forget", "no_forget", "reset")
+ONLINE_VARIANTS = ("forget", "no_forget", "reset", "decay")
+ONLINE_FORGET = [True, False, False, False]
+ONLINE_DECAY = [1.0, 1.0, 1.0, m.STATE_DECAY]
 
 
 def _online_nets(rng, scale=0.3):
-    """Three nets (forget, no_forget, reset) with perturbed paper inits."""
+    """Four nets (forget, no_forget, reset, decay) with perturbed paper inits."""
     cfg = m.PRESETS["quick"]
     ps = [m.init_params(cfg, rng, v) for v in ONLINE_VARIANTS]
     for p in ps:
@@ -333,14 +335,14 @@ def _online_nets(rng, scale=0.3):
 def test_online_gradient_equals_truncated_bptt_per_net():
     """The batched forward-mode (RTRL-style) truncated gradient, summed over a stream with
     the weights held fixed, equals the folder's truncated BPTT gradient (squared error) of
-    each net on its own stream: every parameter of every net, nets of all three variants in
+    each net on its own stream: every parameter of every net, nets of all four variants in
     one batch."""
     T = 40
     rng = np.random.default_rng(21)
     ps = _online_nets(rng)
-    edges = m.fresh_streams(rng, 3, T + 5)[5:]  # each net its own stream, mid-string start
-    net = m.OnlineNets(ps, [True, False, False], 4, 2)
-    reset = np.array([False, False, True])
+    edges = m.fresh_streams(rng, 4, T + 5)[5:]  # each net its own stream, mid-string start
+    net = m.OnlineNets(ps, ONLINE_FORGET, 4, 2, ONLINE_DECAY)
+    reset = np.array([False, False, True, False])
     acc_w, acc_k = np.zeros_like(net.W), np.zeros_like(net.Wk)
     for t in range(T):
         e = edges[t]
@@ -365,13 +367,13 @@ def test_online_one_step_gradient_finite_differences():
     E(t) = 1/2 sum_k (y^k - t^k)^2: central differences on every weight of every net."""
     rng = np.random.default_rng(22)
     ps = _online_nets(rng)
-    x = np.array([1, 4, 6])
-    target = m.TABLES["legal"][rng.integers(0, len(m.TABLES["sym"]), 3)]
-    s0, y0 = rng.uniform(-2, 2, (3, 8)), rng.uniform(-0.9, 0.9, (3, 8))
-    net = m.OnlineNets(ps, [True, False, False], 4, 2)
+    x = np.array([1, 4, 6, 3])
+    target = m.TABLES["legal"][rng.integers(0, len(m.TABLES["sym"]), 4)]
+    s0, y0 = rng.uniform(-2, 2, (4, 8)), rng.uniform(-0.9, 0.9, (4, 8))
+    net = m.OnlineNets(ps, ONLINE_FORGET, 4, 2, ONLINE_DECAY)
 
     def energy(W, Wk):
-        probe = m.OnlineNets(ps, [True, False, False], 4, 2)
+        probe = m.OnlineNets(ps, ONLINE_FORGET, 4, 2, ONLINE_DECAY)
         probe.W, probe.Wk, probe.s, probe.yc = W, Wk, s0.copy(), y0.copy()
         probe.step(x, target, None)
         return 0.5 * ((probe.y - target) ** 2).sum(axis=1)
@@ -387,14 +389,14 @@ def test_online_one_step_gradient_finite_differences():
             num = (energy(*plus) - energy(*minus)) / (2 * h)
             ana = grad[(slice(None),) + idx]
             if which == 0 and idx[0] == arr.shape[1] - 1 and idx[1] >= 12:
-                num = np.zeros(3)  # cell-input bias: not a weight of the net (stays 0)
+                num = np.zeros(len(x))  # cell-input bias: not a weight of the net (stays 0)
             assert np.allclose(ana, num, rtol=1e-6, atol=1e-9), (which, idx, ana, num)
 
 
 def test_online_batched_nets_are_independent():
     """Nets in one lock-step batch do not interact: changing one net's seed (its init and
     its streams) leaves every other net's record and weights bit-identical, and a net
-    trained alone matches itself trained in the batch."""
+    trained alone is bit-identical to itself trained in the batch."""
     ocfg = m.OnlineConfig(max_symbols=1200, coin_block=400, test_len=150, log_every_symbols=300)
     base = [("forget", 0), ("no_forget", 1), ("reset", 2), ("forget_decay", 3)]
     changed = [base[0], ("no_forget", 7), base[2], base[3]]
@@ -410,4 +412,193 @@ def test_online_batched_nets_are_independent():
     alone = m.train_online(ocfg, [base[2]])[0]
     assert alone["training_streams"] == a[2]["training_streams"]
     for k, v in alone["final_params"].items():
-        assert np.allclose(v, a[2]["final_params"][k], rtol=0, atol=1e-12), k
+        assert np.array_equal(v, a[2]["final_params"][k]), k  # bit-identical
+
+
+# ---------------------------------------------------------------------------------------
+# The paper preset: Table 2's rows, both readings of the alpha decay, results, README prose
+# ---------------------------------------------------------------------------------------
+QUICK_PAPER = m.OnlineConfig(max_symbols=3000, max_streams=400, coin_block=500, test_len=200,
+                             log_every_symbols=1000)
+
+
+def test_alpha_decay_readings():
+    """Reading (a): alpha = 0.5 at every training stream start, x0.99 per step within it;
+    reading (b): alpha x0.99 per finished training stream, never reset; forget: constant."""
+    nets = [("forget_alpha_a", 0), ("forget_alpha_b", 0), ("forget", 0)]
+    recs = m.train_online(QUICK_PAPER, nets)
+    a, b, f = recs
+    assert f["alpha_end"] == 0.5
+    want_b = 0.5
+    for _ in range(b["training_streams"]):
+        want_b *= 0.99
+    assert b["training_streams"] > 20 and b["alpha_end"] == want_b
+    # (a) restarts: its alpha at the end is 0.5 x 0.99^(steps into the unfinished stream)
+    k = np.log(a["alpha_end"] / 0.5) / np.log(0.99)
+    assert abs(k - round(k)) < 1e-6 and 0 <= round(k) < a["longest_training_stream"] + 1
+    assert a["alpha_end"] > b["alpha_end"]
+
+
+def test_paper_preset_quick_run_and_table(tmp_path):
+    """A quick variant of the paper preset runs every Table 2 row from the CLI, writes a
+    valid results.json with per-run figures, and its tables render."""
+    from helpers import validate_results
+    out = tmp_path / "p"
+    r = run_script(FOLDER / "continual_embedded_reber.py",
+                   ["--preset", "paper", "--seeds", "0-1", "--jobs", "1", "--max-symbols",
+                    "2000", "--max-streams", "300", "--test-len", "200", "--outdir", str(out),
+                    "--quiet"], timeout=120)
+    assert r.returncode == 0, r.stderr
+    res = __import__("json").loads((out / "results.json").read_text())
+    validate_results(res)
+    assert res["preset"] == "paper" and list(res["summary"]) == list(m.PAPER_ROWS)
+    for d in res["summary"].values():
+        assert d["n_runs"] == d["n_seeds"] == 2
+        assert d["solved"] + d["good"] + d["rest"] == 2
+        assert d["streams_total"] > 0 and d["symbols_total"] > 0
+    table = m.paper_table(res)
+    assert table.count("\n") == len(m.PAPER_ROWS) + 1
+    modern = __import__("json").loads((FOLDER / "results.json").read_text())
+    assert modern["preset"] == "modern"
+    modern = m.finalize_results(modern)
+    assert "not run" not in m.results_table(modern, {"paper": res})
+    assert "not run" in m.results_table(modern, {})
+    rows = m.overview(modern, {"paper": res})
+    assert all(0 <= row["ours_paper"] <= 1 for row in rows)
+
+
+def test_paper_run_resumes_bit_identically(tmp_path):
+    """A paper-scheme run paused at every coin block, pickled and loaded again, ends with
+    records identical to the same run without pauses."""
+    nets = [("forget", 0), ("reset", 1), ("forget_alpha_b", 2), ("decay", 3)]
+    ocfg = dataclasses.replace(QUICK_PAPER, max_symbols=2500, max_streams=5000)
+    whole = m.OnlineRun(ocfg, nets)
+    assert whole.run()
+    paused = m.OnlineRun(ocfg, nets)
+    ckpt, n_pauses = tmp_path / "ck.pkl", 0
+    while not paused.run(until=-1.0):  # pause at the next block boundary
+        paused.save(ckpt)
+        paused = m.OnlineRun.load(ckpt)
+        n_pauses += 1
+    assert n_pauses >= 4
+    for a, b in zip(whole.records(), paused.records(), strict=True):
+        for k in a:
+            if k in ("final_params",):
+                for kk, v in a[k].items():
+                    assert np.array_equal(v, b[k][kk]), kk
+            elif "wall" not in k and "_per_s" not in k:
+                assert a[k] == b[k], k
+
+
+def _k(x):
+    """A number in thousands as the README prose writes it (172131 -> '172k')."""
+    return f"{x / 1e3:.0f}k"
+
+
+def test_readme_prose_numbers_match_results():
+    """Every results.json number the README's prose quotes is the committed run's."""
+    text = (FOLDER / "README.md").read_text()
+    res = m.finalize_results(__import__("json").loads((FOLDER / "results.json").read_text()))
+    s, recs = res["summary"], res["seeds"]
+    stopped = [r for r in recs if r["solved"]]
+    erred = [r["confirm"]["errors"] for r in stopped if not r["confirm"]["perfect"]]
+    want = [
+        f"Of the {len(stopped)} nets that passed a stop\ntest, {len(erred)} made "
+        f"{min(erred)}–{max(erred)} errors",
+        f"`forget` {s['forget']['solved']}/10 perfect, {s['forget']['confirmed_perfect']}/10 "
+        "again",
+        f"`reset`\n  {s['reset']['solved']}/10 ({s['reset']['confirmed_perfect']}/10)",
+        f"`no_forget` {s['no_forget']['solved']}/10\n  perfect "
+        f"({s['no_forget']['confirmed_perfect']}/10 confirmed",
+        f"Modern `decay` is {s['decay']['solved']}/10 perfect at its stop test (paper 0%), "
+        f"{s['decay']['confirmed_perfect']}/10 confirmed",
+        f"({_k(s['no_forget']['state_norm_end']['min'])}–"
+        f"{_k(s['no_forget']['state_norm_end']['max'])} after 100k symbols)",
+        f"`reset` {s['reset']['state_norm_end']['min']:.0f}–"
+        f"{s['reset']['state_norm_end']['max']:.0f}, `decay` "
+        f"{s['decay']['state_norm_end']['min']:.0f}–{s['decay']['state_norm_end']['max']:.0f}",
+        f"{s['forget']['state_norm_end']['min']:.0f}–"
+        f"{round(s['forget']['state_norm_end']['max'], -3):,.0f}",
+        f"{sum(r['training_symbols'] for r in recs) / 1e6:.0f}M\ntraining symbols for "
+        f"{len(recs)} nets",
+        f"**{res['wallclock_s']:.0f} s wall**",
+    ]
+    flat = " ".join(text.split())
+    for w in want:
+        assert " ".join(w.split()) in flat, w
+
+
+def test_cnto_generator_and_criterion():
+    """CNTO (Table 3): concatenated Experiment-6b sequences with the class at each end."""
+    rng = np.random.default_rng(5)
+    st = m.cnto_stream(rng, 300)
+    x, ends, classes = st["x"], st["ends"], st["classes"]
+    starts = np.concatenate([[0], ends[:-1] + 1])
+    assert ends[-1] == len(x) - 1 and len(ends) == 300
+    seen = set()
+    for a, b, c in zip(starts, ends, classes, strict=True):
+        seq = "".join(m.CNTO_SYMBOLS[i] for i in x[a:b + 1])
+        assert 100 <= len(seq) <= 110 and seq[0] == "E" and seq[-1] == "B"
+        marks = [i + 1 for i, ch in enumerate(seq) if ch in "XY"]
+        assert len(marks) == 3 and set(seq[1:-1]) - set("abcdXY") == set()
+        for t, (lo, hi) in zip(marks, m.CNTO_WINDOWS, strict=True):
+            assert lo <= t <= hi
+        assert c == int("".join("01"[seq[t - 1] == "Y"] for t in marks), 2)
+        seen.add(c)
+    assert seen == set(range(8))
+    assert np.array_equal(m.cnto_stream(np.random.default_rng(5), 300)["x"], x)
+    y = np.eye(8)[classes[:4]] * 0.8 + 0.1  # within 0.3 of every target
+    assert m.cnto_correct(y, classes[:4]).all()
+    y[2, classes[2]] = 0.65  # off by 0.35
+    assert list(m.cnto_correct(y, classes[:4])) == [True, True, False, True]
+    ok = np.ones((10, 100), dtype=bool)
+    assert m.cnto_perfect(ok)
+    ok[3, 99] = False
+    assert not m.cnto_perfect(ok) and not m.cnto_perfect(np.ones((10, 99), dtype=bool))
+
+
+def test_paper_cli_resumes_from_its_checkpoint(tmp_path):
+    """The paper preset's CLI, stopped by Ctrl-C after a checkpoint and run again with the
+    same arguments, resumes and writes the records of an uninterrupted run."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from helpers import script_env, sigint_default
+    args = ["--preset", "paper", "--seeds", "0-1", "--jobs", "1", "--variants",
+            "forget,no_forget", "--max-symbols", "12000", "--max-streams", "20000",
+            "--test-len", "300", "--checkpoint-every", "0.1", "--quiet"]
+    script = str(FOLDER / "continual_embedded_reber.py")
+    whole = run_script(FOLDER / "continual_embedded_reber.py",
+                       args + ["--outdir", str(tmp_path / "a")], timeout=120)
+    assert whole.returncode == 0, whole.stderr
+    out = tmp_path / "b"
+    proc = subprocess.Popen([sys.executable, script, *args, "--outdir", str(out)],
+                            cwd=str(ROOT), env=script_env(), start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=sigint_default)
+    t0 = time.time()
+    while not (out / "checkpoint_1of1.pkl").exists() and proc.poll() is None:
+        assert time.time() - t0 < 60
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGINT)
+    proc.communicate(timeout=30)
+    interrupted = proc.returncode == 130
+    if interrupted:
+        assert (out / "checkpoint_1of1.pkl").exists() and not (out / "results.json").exists()
+    again = run_script(FOLDER / "continual_embedded_reber.py", args + ["--outdir", str(out)],
+                       timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert not (out / "checkpoint_1of1.pkl").exists()
+    a = json.loads((tmp_path / "a" / "results.json").read_text())
+    b = json.loads((out / "results.json").read_text())
+    drop = ("cpu_time_s",)
+    for ra, rb in zip(a["seeds"], b["seeds"], strict=True):
+        assert {k: v for k, v in ra.items() if k not in drop} == \
+            {k: v for k, v in rb.items() if k not in drop}
+    with np.load(tmp_path / "a" / "run.npz") as za, np.load(out / "run.npz") as zb:
+        assert all(np.array_equal(za[k], zb[k]) for k in za.files)
+    assert interrupted, "the run finished before Ctrl-C: make it longer"

@@ -45,7 +45,7 @@ def cell_bounds(cfg, variant: str, params: dict, seed: int) -> list:
 
 def main() -> None:
     t0 = time.perf_counter()
-    cfg = replace(cer.PRESETS["paper"], test_len=TEST_LEN)
+    cfg = replace(cer.PRESETS["modern"], test_len=TEST_LEN)
     run = np.load(FOLDER / "run.npz")
     headline = json.load(open(FOLDER / "results.json"))
     out = {"question": __doc__.split("\n\n")[1].replace("\n", " "),

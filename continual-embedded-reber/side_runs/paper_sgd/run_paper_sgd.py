@@ -96,7 +96,9 @@ def table(results) -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    d = cer.OnlineConfig()
+    # this study's settings (the paper preset's budget differs: 30,000 streams, 30M symbols)
+    d = dataclasses.replace(cer.OnlineConfig(), rows=cer.ONLINE_ROWS, max_symbols=3_000_000,
+                            max_streams=10**9)
     ap.add_argument("--seeds", type=cer.parse_seeds, default=cer.parse_seeds("0-9"))
     ap.add_argument("--rows", type=_rows, default=d.rows, help="Table 2 rows")
     ap.add_argument("--max-symbols", type=cer._positive(int), default=d.max_symbols,
