@@ -28,6 +28,25 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
+FOLDER = HERE.name
+DEFAULT_RUNDIR = HERE.parent / "runs" / FOLDER
+
+
+def check_rundir(rundir: Path) -> str | None:
+    """None if rundir holds a run of this experiment (results.json + run.npz), else why not."""
+    res = rundir / "results.json"
+    if not res.is_file():
+        return f"no results.json in {rundir}"
+    if not (rundir / "run.npz").is_file():
+        return f"no run.npz in {rundir}"
+    try:
+        with open(res) as f:
+            exp = json.load(f).get("experiment")
+    except (OSError, ValueError, AttributeError) as e:
+        return f"cannot read {res}: {e}"
+    if exp != FOLDER:
+        return f"{res} is a run of {exp!r}, not {FOLDER!r}"
+    return None
 
 
 def load_module():
@@ -49,9 +68,15 @@ def unflatten(vec: np.ndarray, like: dict) -> dict:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rundir", default=str(HERE), help="folder holding results.json, run.npz")
+    ap.add_argument("--rundir", default=str(DEFAULT_RUNDIR),
+                    help=f"folder holding results.json and run.npz (default: runs/{FOLDER}/ "
+                         f"at the repo root; the committed run is --rundir {FOLDER})")
     args = ap.parse_args(argv)
     rundir = Path(args.rundir)
+    why = check_rundir(rundir)
+    if why is not None:
+        print(f"error: {why}", file=sys.stderr)
+        return 2
     M = load_module()
     with open(rundir / "results.json") as f:
         res = json.load(f)
@@ -105,7 +130,7 @@ def main(argv=None) -> int:
     frames += [frames[-1]] * 6  # hold the last frame
     path = rundir / "anbn_anbncn.gif"
     iio.imwrite(path, np.stack(frames), duration=250, loop=0)
-    print(f"wrote {path} ({path.stat().st_size // 1024} kB, {len(frames)} frames)")
+    print(f"wrote {path}")
     return 0
 
 

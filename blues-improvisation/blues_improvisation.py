@@ -78,7 +78,8 @@ class Config:
     updates: int = 6000  # Adam updates (at most; see val_choruses)
     lr: float = 3e-2  # learning rate
     lr_decay: float = 0.3  # learning rate at the last update = lr * lr_decay (geometric)
-    optimizer: str = "adam"  # "adam" or "sgd" (the paper's plain gradient descent)
+    optimizer: str = "adam"  # "adam" or "sgd" (gradient descent, with `momentum`)
+    momentum: float = 0.0  # momentum of "sgd" (0 = plain gradient descent)
     clip: float = 1.0  # global gradient-norm clip in the training loop (0 = off)
     forget_bias: float = 2.0  # initial forget-gate bias (gates start open = remembering)
     init_scale: float = 0.1  # weights ~ U[-init_scale, init_scale]
@@ -92,6 +93,16 @@ class Config:
     # only steps where the chord can change); 1 = the paper's plain cross-entropy
     attempts: int = 1  # training attempts per seed (fresh init and data each); the first
     # whose validation free run is right is kept, else the best; 1 = the paper's one run
+    val_phase: int = 32  # chorus step at which the validation free run starts (32 = bar 5,
+    # F7): its chord path from the zero state never coincides with the test's (bar 1, C7)
+    rnn_lr: float = 0.0  # the tanh RNN's own learning rate (0 = lr); see side_runs/rnn_lr
+    rnn_updates_chords: int = 0  # the RNN's single attempt in Exp. 1 (0 = updates x attempts)
+    rnn_updates_melody: int = 0  # the same in Exp. 2
+    lstm_sizes: tuple = ("lstm",)  # LSTM rows trained: "lstm" (chord_blocks) and/or
+    # "lstm_paper_size" (paper_chord_blocks / paper_melody_blocks)
+    paper_chord_blocks: int = 4  # chord blocks of the paper-sized row (Exp. 1 and 2)
+    paper_melody_blocks: int = 4  # melody blocks of the paper-sized row (Exp. 2)
+    variant_suffix: str = ""  # set per row: "" or "_paper_size" (the row's name)
     dtype: str = "float32"  # training / free-run arithmetic (params, Adam moments, states);
     # the gradient checks run the same kernel in float64 (it computes in the params' dtype)
     snapshots: int = 8  # parameter snapshots for the GIF (seed 0 only)
@@ -99,16 +110,58 @@ class Config:
 
 
 PRESETS = {
-    # adopted by the form-finding study (side_runs/form_finding): bar-start loss weight 8,
-    # up to 6 attempts of 3000 updates per seed, kept by the validation free run; and by
-    # the capacity study (side_runs/capacity): 16 chord blocks, the RNN matched in weights
-    "paper": Config(bar_weight=8.0, attempts=6, updates=3000, chord_blocks=16,
-                    rnn_chord_units=52, rnn_melody_units=11),
+    # The paper's own procedure as far as the paper states it (see the README's
+    # Deviations): online gradient descent with momentum (one stream, an update per
+    # chunk), plain cross-entropy, one run per seed that stops once the net plays the form
+    # (10 validation choruses right), the paper-sized net (4 chord blocks + 4 melody
+    # blocks of 2 cells), float64. The learning rate is our choice.
+    "paper": Config(optimizer="sgd", momentum=0.9, lr=1e-2, lr_decay=1.0, batch=1,
+                    clip=0.0, attempts=1, updates=200000, bar_weight=1.0, chord_blocks=4,
+                    melody_blocks=4, dtype="float64", lstm_sizes=("lstm",),
+                    rnn_chord_units=13, rnn_melody_units=14, rnn_updates_chords=0,
+                    rnn_updates_melody=0),
+    # The fast headline, from the pre-registered studies in side_runs/: bar-start loss
+    # weight 8, up to 6 validated attempts of 3000 Adam updates per seed (form_finding),
+    # 16 chord blocks (capacity), the RNN matched in weights; the paper-sized row beside
+    # it; the RNN's own learning rate (rnn_lr) and one attempt at the 16-block LSTM's
+    # median total updates in the previous headline (1,500 chords, 2,250 melody).
+    "modern": Config(bar_weight=8.0, attempts=6, updates=3000, chord_blocks=16,
+                     rnn_chord_units=52, rnn_melody_units=11, rnn_lr=1e-2,
+                     rnn_updates_chords=1500, rnn_updates_melody=2250,
+                     lstm_sizes=("lstm", "lstm_paper_size")),
     "quick": Config(chord_blocks=2, melody_blocks=2, rnn_chord_units=6, rnn_melody_units=4,
                     updates=40, batch=4, chunk=48, free_choruses=3, eval_every=20,
                     val_choruses=2, snapshots=3, snapshot_choruses=2, n_train_choruses=6,
-                    n_heldout_choruses=2),
+                    n_heldout_choruses=2, lstm_sizes=("lstm", "lstm_paper_size"),
+                    paper_chord_blocks=1, paper_melody_blocks=1, rnn_updates_chords=30,
+                    rnn_updates_melody=30),
 }
+# The committed runs of each preset (tools/run_all.py): subfolder -> extra argv.
+RUNS = {"modern": {".": []},
+        "paper": {"paper": ["--preset", "paper", "--checkpoint-every", "300"]},
+        "quick": {".": ["--preset", "quick"]}}
+MODEL_ROWS = ("lstm", "lstm_paper_size", "rnn")
+
+
+def variant_name(cfg: Config) -> str:
+    """The row's name: experiment/model, e.g. chords/lstm_paper_size."""
+    return f"{cfg.experiment}/{cfg.model}{cfg.variant_suffix}"
+
+
+def row_config(cfg: Config, experiment: str, row: str) -> Config:
+    """The Config of one results row: lstm (the preset's blocks), lstm_paper_size (the
+    paper's block counts, the same procedure) or rnn (its own lr and update budget)."""
+    c = replace(cfg, experiment=experiment, model="rnn" if row == "rnn" else "lstm")
+    if row == "lstm_paper_size":
+        return replace(c, chord_blocks=cfg.paper_chord_blocks,
+                       melody_blocks=cfg.paper_melody_blocks, variant_suffix="_paper_size")
+    if row == "rnn":
+        budget = cfg.rnn_updates_chords if experiment == "chords" else cfg.rnn_updates_melody
+        c = replace(c, lr=cfg.rnn_lr or cfg.lr)
+        if budget > 0:  # one attempt of that many updates
+            c = replace(c, attempts=1, updates=budget)
+    return c
+
 
 # ---------------------------------------------------------------------------------------
 # Task: the local piano roll (Eck & Schmidhuber 2002, "Data representation")
@@ -585,7 +638,7 @@ def free_run(params: dict, cfg: Config, seed_roll: np.ndarray, n_choruses: int,
 
 
 def free_run_k(P: dict, cfg: Config, seed_roll: np.ndarray, n_choruses: int,
-               uniforms: np.ndarray, stop_when_all_wrong: bool = False
+               uniforms: np.ndarray, stop_when_all_wrong: bool = False, phase: int = 0
                ) -> tuple[np.ndarray, np.ndarray]:
     """K nets run free, stepped together.
 
@@ -595,12 +648,14 @@ def free_run_k(P: dict, cfg: Config, seed_roll: np.ndarray, n_choruses: int,
     (frames uint8 (K, 96 (n+1), units), outputs y (K, 96 (n+1) - 1, units), y[f]
     predicting frame f+1). stop_when_all_wrong (validation only): end the run at the first
     chorus end at which every net has played a wrong chord; the frames not played stay
-    zero, so those choruses count as wrong.
+    zero, so those choruses count as wrong. phase: the chorus step of frame 0 (the
+    validation run starts at bar 5), which sets the progression the chords are checked
+    against.
     """
     lay = layout(cfg)
     W, V = assemble_W(P, lay), assemble_V(P, lay)
     K = W.shape[0]
-    target = chord_roll().astype(np.uint8)
+    target = np.roll(chord_roll(), -phase, axis=0).astype(np.uint8)
     wrong = np.zeros(K, dtype=bool)
     nu, nh = lay["n_units"], lay["n_hidden"]
     Wx, Wh, b, Vh, c = W[:, :nu], W[:, nu:nu + nh], W[:, -1], V[:, :nh], V[:, -1]
@@ -661,16 +716,19 @@ def melody_choice(y_mel: np.ndarray, inv_t: float, u) -> np.ndarray:
 # ---------------------------------------------------------------------------------------
 # The paper's criterion, made measurable: is the form kept, chorus after chorus?
 # ---------------------------------------------------------------------------------------
-def chord_correctness(frames: np.ndarray, start: int) -> np.ndarray:
+def chord_correctness(frames: np.ndarray, start: int, phase: int = 0) -> np.ndarray:
     """Per chorus, the fraction of its 12 bars whose chord is right.
 
-    Frame f (absolute index, f = 0 the seed's first step) belongs to bar (f mod 96) // 8
-    of the progression; a bar is right when all 8 of its frames hold exactly that bar's
-    voicing. `start` (a multiple of 96) is the first generated frame.
+    Frame f (absolute index, f = 0 the seed's first step) belongs to bar
+    ((f + phase) mod 96) // 8 of the progression (phase = 0 for the test run, whose seed
+    starts at bar 1); a bar is right when all 8 of its frames hold exactly that bar's
+    voicing. `start` (a multiple of 96) is the first generated frame; a "chorus" is 96
+    consecutive frames from there.
     """
     assert start % STEPS_PER_CHORUS == 0 and (len(frames) - start) % STEPS_PER_CHORUS == 0
+    assert phase % STEPS_PER_BAR == 0
     f = np.arange(start, len(frames))
-    target = chord_roll()[f % STEPS_PER_CHORUS].astype(np.uint8)
+    target = chord_roll()[(f + phase) % STEPS_PER_CHORUS].astype(np.uint8)
     step_ok = np.all(frames[start:, :N_CHORD] == target, axis=1)
     bar_ok = step_ok.reshape(-1, STEPS_PER_BAR).all(axis=1)
     return bar_ok.reshape(-1, BARS).mean(axis=1)
@@ -707,6 +765,76 @@ def melody_metrics(frames: np.ndarray, start: int, train_bars: set) -> dict:
             "scale_tone_rate": float(np.isin(gen, BLUES_SCALE).mean()),
             "notes_per_bar": float(onsets.mean()),
             "novelty": float(np.mean([tuple(b) not in train_bars for b in bars]))}
+
+
+def strong_beat_chord_tone_rate(frames: np.ndarray) -> float:
+    """Share of strong-beat steps (beats 1 and 3: steps 0 and 4 of each bar; frames start
+    on a bar) whose melody pitch class is in the sounding chord (the same frame's)."""
+    notes = melody_notes(frames)
+    idx = np.flatnonzero(np.isin(np.arange(len(frames)) % STEPS_PER_BAR, (0, 4)))
+    return float(frames[idx, notes[idx] % 12].astype(bool).mean())
+
+
+def chord_tone_rate(frames: np.ndarray) -> float:
+    """Share of steps whose melody pitch class is in the sounding chord (same frame)."""
+    notes = melody_notes(frames)
+    return float(frames[np.arange(len(frames)), notes % 12].astype(bool).mean())
+
+
+def chord_following(frames: np.ndarray) -> float:
+    """How much the melody's pitches depend on the current chord: its chord-tone rate
+    against its own chords minus against the chords shifted by half a chorus (6 bars,
+    where 6 of the 12 bars carry another chord). A melody whose pitch distribution does
+    not change with the chord (e.g. one that holds C, a tone of C7 and F7) scores ~0."""
+    shifted = frames.copy()
+    shifted[:, :N_CHORD] = np.roll(frames[:, :N_CHORD], STEPS_PER_CHORUS // 2, axis=0)
+    return chord_tone_rate(frames) - chord_tone_rate(shifted)
+
+
+def melody_reference(cfg: Config, n: int = 10) -> dict:
+    """The melody criterion's reference values, from the training corpus only (fixed
+    before any net is trained): the range over its choruses of the mean notes per bar,
+    and the lowest strong-beat chord-tone rate and chord following of any stretch of n
+    consecutive choruses (as long as the criterion's windows)."""
+    corpus = make_corpus(replace(cfg, experiment="melody"))
+    train = corpus["train"].astype(np.uint8)
+    n = min(n, len(train))
+    npb = [melody_metrics(c, 0, set())["notes_per_bar"] for c in train]
+    strong, follow = [], []
+    for a in range(len(train) - n + 1):
+        win = train[a:a + n].reshape(-1, train.shape[-1])
+        strong.append(strong_beat_chord_tone_rate(win))
+        follow.append(chord_following(win))
+    return {"notes_per_bar_range": [float(min(npb)), float(max(npb))],
+            "strong_beat_chord_tone_rate_min": float(min(strong)),
+            "chord_following_min": float(min(follow)), "window_choruses": n}
+
+
+def melody_criterion(frames: np.ndarray, ref: dict, start: int = STEPS_PER_CHORUS,
+                     n: int = 10) -> dict:
+    """The melody criterion (a property of the melody blocks; the chord blocks cannot
+    pass it): in the first and in the last n free-run choruses each, (1) the mean notes
+    per bar lies within the range of the training corpus's choruses, (2) the
+    strong-beat chord-tone rate and (3) the chord following (the pitch distribution
+    changes with the chord) are at least the lowest of any such stretch. melody_solved:
+    all three in both windows."""
+    n_ch = (len(frames) - start) // STEPS_PER_CHORUS
+    n = min(n, n_ch)
+    out, ok = {}, True
+    lo, hi = ref["notes_per_bar_range"]
+    for name, a in (("first10", start), ("last10", len(frames) - n * STEPS_PER_CHORUS)):
+        win = frames[a:a + n * STEPS_PER_CHORUS]
+        npb = melody_metrics(frames[a - 1:a + n * STEPS_PER_CHORUS], 1, set())[
+            "notes_per_bar"]
+        strong = strong_beat_chord_tone_rate(win)
+        follow = chord_following(win)
+        out[f"notes_per_bar_{name}"] = npb
+        out[f"strong_beat_chord_tone_rate_{name}"] = strong
+        out[f"chord_following_{name}"] = follow
+        ok &= bool(lo <= npb <= hi and strong >= ref["strong_beat_chord_tone_rate_min"]
+                   and follow >= ref["chord_following_min"])
+    out["melody_solved"] = bool(ok)
+    return out
 
 
 def corpus_reference(cfg: Config) -> dict:
@@ -752,6 +880,10 @@ def validate_config(cfg: Config) -> None:
         raise ValueError("lr, updates, batch and chunk must be > 0")
     if not cfg.bar_weight > 0:
         raise ValueError("bar_weight must be > 0")
+    if cfg.val_phase % STEPS_PER_BAR or not 0 <= cfg.val_phase < STEPS_PER_CHORUS:
+        raise ValueError("val_phase must be a bar start inside the chorus (0, 8, ..., 88)")
+    if not 0 <= cfg.momentum < 1:
+        raise ValueError("momentum must be in [0, 1)")
     if cfg.attempts < 1 or (cfg.attempts > 1 and cfg.val_choruses <= 0):
         raise ValueError("attempts must be >= 1, and > 1 needs a validation run "
                          "(val_choruses > 0)")
@@ -781,21 +913,79 @@ def attempt_rngs(seed: int, attempt: int) -> tuple:
     return np.random.default_rng(kids[i]), np.random.default_rng(kids[d])
 
 
-def train_seeds(cfg: Config, seeds: list, log=None) -> list:
+def validation_seed_roll(cfg: Config, corpus: dict) -> np.ndarray:
+    """The validation free run's seed: 96 training frames starting at chorus step
+    val_phase (training choruses 1 and 2 back to back), never a held-out chorus.
+
+    With val_phase on a bar whose chord is not the first bar's, the chord frames fed to
+    the chord blocks from the zero state differ from the test's at the very first step, so
+    no chord history of the validation run is a chord history of any test chorus."""
+    train = corpus["train"]
+    two = np.concatenate([train[0], train[1 % len(train)]])
+    return two[cfg.val_phase:cfg.val_phase + STEPS_PER_CHORUS]
+
+
+def validation_disjoint_from_test(cfg: Config) -> bool:
+    """True when the validation run's first chord frame differs from the test's (the
+    chord part is deterministic from the zero state, so its paths then never meet)."""
+    roll = chord_roll()
+    return bool(cfg.val_phase % STEPS_PER_CHORUS != 0
+                and np.any(roll[cfg.val_phase % STEPS_PER_CHORUS] != roll[0]))
+
+
+CHECKPOINT_STATE = ("P", "m", "v2", "state", "live", "uk", "tl_sum", "tl_n", "attempt",
+                    "total", "best", "runs", "stopped_at", "kept", "snaps", "snap_updates",
+                    "snap_attempts", "curves", "data_rngs", "streams", "val_rngs")
+
+
+def save_checkpoint(path: Path, cfg: Config, seeds: list, loop: dict, spent: dict) -> None:
+    """The whole training-loop state of a stacked group, written atomically (pickle)."""
+    import pickle
+
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        pickle.dump({"config": dataclasses.asdict(cfg), "seeds": list(seeds),
+                     "loop": loop, "spent": spent}, f, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path, cfg: Config, seeds: list):
+    """The saved loop state, or None when there is none; refuses another run's file."""
+    import pickle
+
+    if path is None or not path.is_file():
+        return None
+    with open(path, "rb") as f:
+        ck = pickle.load(f)
+    if ck["config"] != dataclasses.asdict(cfg) or ck["seeds"] != list(seeds):
+        raise ValueError(f"checkpoint {path} belongs to another configuration or seed list")
+    return ck
+
+
+def train_seeds(cfg: Config, seeds: list, log=None, checkpoint: Path | None = None,
+                checkpoint_every: float = 0.0, _stop_after: int | None = None) -> list:
     """Train K = len(seeds) nets of one (experiment, model) side by side, stacked on a
     leading axis (each with its own init, data streams and free-run samples drawn from its
     own seed), then free-run them; return one record per seed.
 
-    Every `eval_every` updates each net plays a `val_choruses` validation free run seeded
-    with a training chorus (never the held-out seed chorus or the evaluation's samples).
-    A net whose validation run is entirely right stops and is kept. A net that reaches
-    `updates` without that is, if the seed has attempts left, restarted from fresh weights,
-    fresh Adam moments and fresh data streams; else the seed keeps its best attempt (most
+    Every `eval_every` updates of its current attempt each net plays a `val_choruses`
+    validation free run seeded with training frames that start at bar 5 (never the
+    held-out seed chorus, the test's chord path or the evaluation's samples). A net whose
+    validation run is entirely right stops and is kept. A net that reaches `updates`
+    without that is, if the seed has attempts left, restarted from fresh weights, fresh
+    Adam moments and fresh data streams; else the seed keeps its best attempt (most
     validation choruses right, then lowest recent training loss). Finished nets leave the
-    stack. A seed's update count covers all its attempts, the discarded ones included.
+    stack. A net's evaluation points depend on its own update count only, so its record
+    does not depend on which other seeds share the stack. With `checkpoint` (a file path)
+    the loop state is saved there at evaluation points at least `checkpoint_every`
+    seconds apart, and a run started with an existing checkpoint resumes from it
+    bit-identically (_stop_after: tests end the run after that many checkpoints). Every
+    attempt (kept or not) is then tested by the same 100-chorus free run as the kept one;
+    a seed's update count covers all its attempts, the discarded ones included.
     """
     validate_config(cfg)
     t0 = time.perf_counter()
+    c0 = time.process_time()
     K = len(seeds)
     kids = [np.random.SeedSequence(s).spawn(4) for s in seeds]
     free_rngs = [np.random.default_rng(k[2]) for k in kids]  # evaluation free run
@@ -804,6 +994,7 @@ def train_seeds(cfg: Config, seeds: list, log=None) -> list:
     dt = np.dtype(cfg.dtype)
     train_rolls = corpus["train"].astype(dt)
     n_train = len(corpus["train"])
+    val_roll = validation_seed_roll(cfg, corpus)
     data_rngs, streams, plist = [], [], []
     for s in seeds:
         r_init, r_data = attempt_rngs(s, 0)
@@ -819,8 +1010,9 @@ def train_seeds(cfg: Config, seeds: list, log=None) -> list:
     tl_sum, tl_n = np.zeros(K), np.zeros(K)  # per slot: training loss since last eval
     attempt = np.zeros(K, dtype=np.int64)  # per seed: its current attempt
     total = np.zeros(K, dtype=np.int64)  # per seed: updates over all its attempts
-    final, best = [None] * K, [None] * K  # per seed: kept params; best finished attempt
-    stopped_at, kept_attempt = [None] * K, [None] * K
+    best = [None] * K  # per seed: (score, index into runs[i]) of its best finished attempt
+    runs = [[] for _ in seeds]  # per seed: every finished attempt (params and counts)
+    stopped_at, kept = [None] * K, [None] * K
     i0 = seeds.index(0) if 0 in seeds else None  # seed 0 keeps snapshots for the GIF
     snaps, snap_updates, snap_attempts = [], [], []
     curves = [{"update": [], "attempt": [], "train_loss": [], "heldout_loss": [],
@@ -831,6 +1023,16 @@ def train_seeds(cfg: Config, seeds: list, log=None) -> list:
         snaps.append({k: p[i0].copy() for k, p in P.items()})
         snap_updates.append(0)
         snap_attempts.append(0)
+    spent = {"train_s": 0.0, "cpu_s": 0.0}  # time spent before a resume (timing only)
+    ck = load_checkpoint(checkpoint, cfg, seeds)
+    if ck is not None:  # resume exactly where the checkpoint left off
+        (P, m, v2, state, live, uk, tl_sum, tl_n, attempt, total, best, runs, stopped_at,
+         kept, snaps, snap_updates, snap_attempts, curves, data_rngs, streams,
+         val_rngs) = (ck["loop"][k] for k in CHECKPOINT_STATE)
+        spent = ck["spent"]
+        if log is not None:
+            log(f"{variant_name(cfg)}: resumed from {checkpoint} ({total.sum()} net-updates)")
+    last_ck, n_ck = time.perf_counter(), 0
     while live.size:
         uk += 1
         total[live] += 1
@@ -855,7 +1057,7 @@ def train_seeds(cfg: Config, seeds: list, log=None) -> list:
         if bad.any():
             j = int(np.flatnonzero(bad)[0])
             raise FloatingPointError(f"non-finite loss {value[j]} at update {total[live[j]]} "
-                                     f"(seed {seeds[live[j]]}, {cfg.experiment}/{cfg.model})")
+                                     f"(seed {seeds[live[j]]}, {variant_name(cfg)})")
         grads = backward_k(P, batch, cfg, cache)
         state = tuple(s.copy() for s in final_state(cache, cfg))  # carried, gradient cut
         lr = np.array([cfg.lr * cfg.lr_decay ** ((int(n) - 1) / max(cfg.updates - 1, 1))
@@ -865,54 +1067,59 @@ def train_seeds(cfg: Config, seeds: list, log=None) -> list:
         tl_n += 1
         if log is not None and time.perf_counter() - last_log > 5.0:
             last_log = time.perf_counter()
-            log(f"{cfg.experiment}/{cfg.model} seeds {seeds[0]}-{seeds[-1]}: "
+            log(f"{variant_name(cfg)} seeds {seeds[0]}-{seeds[-1]}: "
                 f"{total.sum()} net-updates, {live.size}/{K} nets training (attempts "
                 f"{attempt[live].min() + 1}-{attempt[live].max() + 1}), loss "
                 f"{np.median(value):.4f} (median), {last_log - t0:.0f} s")
-        if not np.any((uk % cfg.eval_every == 0) | (uk >= cfg.updates)):
+        due = (uk % cfg.eval_every == 0) | (uk >= cfg.updates)  # each net's own schedule
+        if not due.any():
             continue
-        # ----- evaluation point: held-out loss, validation free run, stop / restart
-        ho = heldout_loss_k(P, cfg, corpus)
-        tl = tl_sum / tl_n
-        tl_sum[:], tl_n[:] = 0.0, 0.0
-        if i0 is not None and i0 in live:
+        # ----- evaluation point of the due nets: held-out loss, validation, stop / restart
+        dj = np.flatnonzero(due)
+        Pd = {k: v[dj] for k, v in P.items()}
+        ho = heldout_loss_k(Pd, cfg, corpus)
+        tl = tl_sum[dj] / tl_n[dj]
+        tl_sum[dj], tl_n[dj] = 0.0, 0.0
+        if i0 is not None and i0 in live[dj]:
             j0 = int(np.flatnonzero(live == i0)[0])
             snaps.append({k: p[j0].copy() for k, p in P.items()})
             snap_updates.append(int(total[i0]))
             snap_attempts.append(int(attempt[i0]))
-        n_ok = np.zeros(live.size, dtype=int)
-        if cfg.val_choruses > 0:  # validation free run: a training chorus as the seed
+        n_ok = np.zeros(dj.size, dtype=int)
+        if cfg.val_choruses > 0:  # validation free run: training frames from bar 5
             uni = np.stack([val_rngs[i].random(STEPS_PER_CHORUS * (cfg.val_choruses + 1))
-                            for i in live])
+                            for i in live[dj]])
             restarts = cfg.attempts > 1
-            vf, _ = free_run_k(P, cfg, corpus["train"][0], cfg.val_choruses, uni,
-                               stop_when_all_wrong=restarts)
-            ok = [chord_correctness(f, STEPS_PER_CHORUS) == 1 for f in vf]
+            vf, _ = free_run_k(Pd, cfg, val_roll, cfg.val_choruses, uni,
+                               stop_when_all_wrong=restarts, phase=cfg.val_phase)
+            ok = [chord_correctness(f, STEPS_PER_CHORUS, cfg.val_phase) == 1 for f in vf]
             # with restarts: right choruses before the first wrong one (so ending the run
             # once every net has erred changes no net's score); else: all right choruses
             n_ok = np.array([int(np.cumprod(c).sum()) if restarts else int(c.sum())
                              for c in ok])
         done = np.zeros(live.size, dtype=bool)
-        for j, i in enumerate(live):
+        for q, j in enumerate(dj):
+            i = live[j]
             c = curves[i]
             c["update"].append(int(total[i]))
             c["attempt"].append(int(attempt[i]))
-            c["train_loss"].append(float(tl[j]))
-            c["heldout_loss"].append(float(ho[j]))
+            c["train_loss"].append(float(tl[q]))
+            c["heldout_loss"].append(float(ho[q]))
             if cfg.val_choruses > 0:
-                c["val_correct"].append(int(n_ok[j]))
-            solved = cfg.val_choruses > 0 and n_ok[j] == cfg.val_choruses
+                c["val_correct"].append(int(n_ok[q]))
+            solved = cfg.val_choruses > 0 and n_ok[q] == cfg.val_choruses
             if not solved and uk[j] < cfg.updates:
                 continue
-            params_j = {k: p[j].copy() for k, p in P.items()}
+            runs[i].append({"attempt": int(attempt[i]), "updates": int(uk[j]),
+                            "validated": bool(solved),
+                            "params": {k: p[j].copy() for k, p in P.items()}})
             if solved:  # the first attempt that validates is kept
-                final[i], stopped_at[i], kept_attempt[i] = params_j, int(total[i]), int(
-                    attempt[i])
+                stopped_at[i], kept[i] = int(total[i]), len(runs[i]) - 1
                 done[j] = True
                 continue
-            score = (int(n_ok[j]), -float(tl[j]))
+            score = (int(n_ok[q]), -float(tl[q]))
             if best[i] is None or score > best[i][0]:
-                best[i] = (score, int(attempt[i]), params_j)
+                best[i] = (score, len(runs[i]) - 1)
             if attempt[i] + 1 < cfg.attempts:  # restart: fresh weights, moments, data
                 attempt[i] += 1
                 r_init, data_rngs[i] = attempt_rngs(seeds[i], int(attempt[i]))
@@ -924,7 +1131,7 @@ def train_seeds(cfg: Config, seeds: list, log=None) -> list:
                     s[j] = 0.0
                 uk[j] = 0
             else:  # out of attempts: keep the best one
-                final[i], kept_attempt[i] = best[i][2], best[i][1]
+                kept[i] = best[i][1]
                 done[j] = True
         if done.any():  # finished nets leave the stack
             keep = ~done
@@ -933,17 +1140,34 @@ def train_seeds(cfg: Config, seeds: list, log=None) -> list:
             m = {k: v[keep] for k, v in m.items()}
             v2 = {k: v[keep] for k, v in v2.items()}
             state = tuple(s[keep] for s in state)
-    train_s = time.perf_counter() - t_train
-    P = stack(final)
+        if checkpoint is not None and live.size and (
+                time.perf_counter() - last_ck >= checkpoint_every):
+            here = locals()
+            now = {"train_s": spent["train_s"] + time.perf_counter() - t_train,
+                   "cpu_s": spent["cpu_s"] + time.process_time() - c0}
+            save_checkpoint(checkpoint, cfg, seeds, {k: here[k] for k in CHECKPOINT_STATE},
+                            now)
+            last_ck, n_ck = time.perf_counter(), n_ck + 1
+            if _stop_after is not None and n_ck >= _stop_after:
+                raise KeyboardInterrupt("stopped after a checkpoint (test hook)")
+    train_s = spent["train_s"] + time.perf_counter() - t_train
+    P = stack([runs[k][kept[k]]["params"] for k in range(K)])
     heldout = heldout_loss_k(P, cfg, corpus)
-    # ----- evaluation: the free run, a held-out chorus (melody never trained on) as seed
+    # ----- evaluation: the free run, a held-out chorus (melody never trained on) as seed.
+    # Every attempt of a seed plays the same test (same seed chorus, same samples); the
+    # seed's result is its kept attempt's.
     seed_roll = corpus["heldout"][0]
     n_frames = STEPS_PER_CHORUS * (cfg.free_choruses + 1)
+    uniforms = np.stack([r.random(n_frames) for r in free_rngs])
+    owner = np.array([k for k in range(K) for _ in runs[k]])
     t_free = time.perf_counter()
-    frames, _ = free_run_k(P, cfg, seed_roll, cfg.free_choruses,
-                           np.stack([r.random(n_frames) for r in free_rngs]))
+    all_frames, _ = free_run_k(stack([r["params"] for rs in runs for r in rs]), cfg,
+                               seed_roll, cfg.free_choruses, uniforms[owner])
     free_s = time.perf_counter() - t_free
+    first_run = np.r_[0, np.cumsum([len(rs) for rs in runs])[:-1]]
+    frames = all_frames[first_run + np.array(kept)]
     train_bars = corpus_bars(corpus["train"]) if cfg.experiment == "melody" else None
+    melody_ref = melody_reference(cfg) if cfg.experiment == "melody" else None
     gif_rolls = None
     if i0 is not None:  # the GIF: one fixed free run per training snapshot (evenly chosen)
         pick = np.unique(np.linspace(0, len(snaps) - 1, cfg.snapshots).round().astype(int))
@@ -954,6 +1178,7 @@ def train_seeds(cfg: Config, seeds: list, log=None) -> list:
                      np.array(snap_updates)[pick], np.array(snap_attempts)[pick])
     records = []
     n_weights = count_weights(cfg)
+    cpu_s = spent["cpu_s"] + time.process_time() - c0
     for k, seed in enumerate(seeds):
         per_chorus = chord_correctness(frames[k], STEPS_PER_CHORUS)
         correct = per_chorus == 1.0
@@ -971,6 +1196,14 @@ def train_seeds(cfg: Config, seeds: list, log=None) -> list:
         }
         if train_bars is not None:
             metrics.update(melody_metrics(frames[k], STEPS_PER_CHORUS, train_bars))
+            metrics.update(melody_criterion(frames[k], melody_ref))
+        attempts = []
+        for q, r in enumerate(runs[k]):
+            pc = chord_correctness(all_frames[first_run[k] + q], STEPS_PER_CHORUS)
+            attempts.append({"attempt": r["attempt"], "updates": r["updates"],
+                             "validated": r["validated"],
+                             "correct_choruses": int(np.sum(pc == 1.0)),
+                             "solved": bool(np.all(pc == 1.0))})
         artifacts = {"frames": frames[k]}
         if k == i0:
             artifacts.update({f"param_{n}": p[k].copy() for n, p in P.items()})
@@ -978,22 +1211,23 @@ def train_seeds(cfg: Config, seeds: list, log=None) -> list:
              artifacts["snapshot_attempts"]) = gif_rolls
         steps = int(total[k]) * cfg.batch * cfg.chunk
         records.append({
-            "seed": seed, "variant": f"{cfg.experiment}/{cfg.model}",
+            "seed": seed, "variant": variant_name(cfg),
             "n_weights": n_weights, "metrics": metrics,
             "curves": {**curves[k], "chorus_bar_fraction": per_chorus.tolist()},
-            "updates": int(total[k]), "attempts_used": int(attempt[k]) + 1,
-            "kept_attempt": kept_attempt[k],
+            "updates": int(total[k]), "attempts_used": len(runs[k]),
+            "kept_attempt": runs[k][kept[k]]["attempt"], "attempts": attempts,
             "stream_steps_seen": steps, "choruses_seen": steps / STEPS_PER_CHORUS,
-            "nets_stacked": K,
             "train_steps_per_s": int(total.sum()) * cfg.batch * cfg.chunk / train_s,
-            "free_run_steps_per_s": K * (n_frames - 1) / free_s,
-            "wall_s_stacked_group": time.perf_counter() - t0, "artifacts": artifacts,
+            "free_run_steps_per_s": len(owner) * (n_frames - 1) / free_s,
+            "wall_s_stacked_group": time.perf_counter() - t0,
+            "cpu_time_s_stacked_group": cpu_s, "artifacts": artifacts,
         })
     return records
 
 
 def apply_update(P, grads, m, v2, u, lr, cfg) -> None:
-    """Per net: global-norm clip (training only), then Adam (b1 .9, b2 .999) or plain SGD.
+    """Per net: global-norm clip (training only), then Adam (b1 .9, b2 .999) or gradient
+    descent with momentum.
     lr and u (Adam's step count, per net since its last restart) have one entry per net."""
     K = len(lr)
     u = np.broadcast_to(u, (K,))
@@ -1005,8 +1239,9 @@ def apply_update(P, grads, m, v2, u, lr, cfg) -> None:
     for k in P:
         shape = (K,) + (1,) * (P[k].ndim - 1)
         step = lr.reshape(shape)
-        if cfg.optimizer == "sgd":
-            P[k] -= step * grads[k]
+        if cfg.optimizer == "sgd":  # gradient descent with momentum (0: plain)
+            m[k] = cfg.momentum * m[k] + grads[k]
+            P[k] -= step * m[k]
             continue
         m[k] = 0.9 * m[k] + 0.1 * grads[k]
         v2[k] = 0.999 * v2[k] + 0.001 * grads[k] ** 2
@@ -1075,26 +1310,36 @@ def write_midi(frames: np.ndarray, path: Path, tempo_bpm: int = TEMPO_BPM) -> No
 def synthesize(frames: np.ndarray, sample_rate: int = 16000,
                tempo_bpm: int = TEMPO_BPM) -> np.ndarray:
     """Plain additive synthesis, int16 mono: soft sines for chords, a brighter tone for the
-    melody, each note with a 10 ms attack, exponential decay and a 20 ms release."""
+    melody. Each note sounds for its whole MIDI length: a 10 ms attack, a sustain that
+    stays at 80-100 % of the peak (a slow exp(-0.1 t) sag), and a 30 ms release at the end;
+    a held chord never fades to silence."""
     step_s = 60.0 / tempo_bpm / 2
     n = int(round(len(frames) * step_s * sample_rate))
     out = np.zeros(n)
-    parts = [(frames[:, :N_CHORD], CHORD_MIDI0, 0.08, 1.5)]
+    parts = [(frames[:, :N_CHORD], CHORD_MIDI0, 0.08)]
     if frames.shape[1] > N_CHORD:
-        parts.append((frames[:, N_CHORD:], MELODY_MIDI0, 0.22, 3.0))
-    for roll, midi0, amp, decay in parts:
+        parts.append((frames[:, N_CHORD:], MELODY_MIDI0, 0.22))
+    for roll, midi0, amp in parts:
         for pitch, a, b in note_runs(roll, midi0):
             i0, i1 = int(round(a * step_s * sample_rate)), int(round(b * step_s * sample_rate))
             t = np.arange(i1 - i0) / sample_rate
             hz = 440.0 * 2 ** ((pitch - 69) / 12)
             tone = np.sin(2 * np.pi * hz * t) + 0.3 * np.sin(4 * np.pi * hz * t)
-            env = np.minimum(1.0, t / 0.01) * np.exp(-decay * t)
-            env *= np.minimum(1.0, (t[-1] - t) / 0.02 + 1e-3)
+            env = np.minimum(1.0, t / 0.01) * np.maximum(0.8, np.exp(-0.1 * t))
+            env *= np.clip((t[-1] - t) / 0.03, 0.0, 1.0) * 0.999 + 0.001  # release
             out[i0:i1] += amp * tone * env
     peak = np.max(np.abs(out)) if n else 0.0
     if peak > 0.95:
         out *= 0.95 / peak
     return (out * 32767).astype(np.int16)
+
+
+def window_dbfs(pcm: np.ndarray, sample_rate: int = 16000, window_s: float = 0.05
+                ) -> np.ndarray:
+    """RMS level of each whole window of an int16 signal, in dB relative to full scale."""
+    w = int(round(window_s * sample_rate))
+    x = pcm[:len(pcm) // w * w].astype(np.float64).reshape(-1, w) / 32767
+    return 20 * np.log10(np.maximum(np.sqrt(np.mean(x * x, axis=1)), 1e-12))
 
 
 def write_wav(frames: np.ndarray, path: Path, sample_rate: int = 16000,
@@ -1108,7 +1353,7 @@ def write_wav(frames: np.ndarray, path: Path, sample_rate: int = 16000,
 
 
 # ---------------------------------------------------------------------------------------
-# Results: summary over seeds, README table, catalog cell
+# Results: summary over seeds, README table, catalog cell, overview rows
 # ---------------------------------------------------------------------------------------
 PAPER_REFERENCE = {
     "criterion": "judged by listening: the net keeps the 12-bar form without drifting "
@@ -1119,7 +1364,11 @@ PAPER_REFERENCE = {
 }
 CHORD_METRICS = ("correct_choruses", "correct_first10", "correct_last10", "bar_accuracy",
                  "first_wrong_chorus", "heldout_loss")
-MELODY_METRICS = ("chord_tone_rate", "scale_tone_rate", "notes_per_bar", "novelty")
+MELODY_METRICS = ("chord_tone_rate", "scale_tone_rate", "notes_per_bar", "novelty",
+                  "notes_per_bar_first10", "notes_per_bar_last10",
+                  "strong_beat_chord_tone_rate_first10", "strong_beat_chord_tone_rate_last10",
+                  "chord_following_first10", "chord_following_last10")
+VARIANT_ORDER = [f"{e}/{r}" for e in EXPERIMENTS for r in MODEL_ROWS]
 
 
 def stat(values: list) -> dict:
@@ -1131,18 +1380,56 @@ def stat(values: list) -> dict:
             "max": float(arr.max()), "values": values}
 
 
+def _variant_key(v: str):
+    return (VARIANT_ORDER.index(v) if v in VARIANT_ORDER else len(VARIANT_ORDER), v)
+
+
 def summarize(records: list) -> dict:
+    """Per row: seeds solved, runs (attempts) solved, updates over all attempts, and the
+    median/min/max of every metric over seeds."""
     out = {}
-    for variant in sorted({r["variant"] for r in records}):
+    for variant in sorted({r["variant"] for r in records}, key=_variant_key):
         recs = sorted((r for r in records if r["variant"] == variant), key=lambda r: r["seed"])
         names = CHORD_METRICS + (MELODY_METRICS if variant.startswith("melody") else ())
-        out[variant] = {"n_seeds": len(recs),
-                        "solved": int(sum(r["metrics"]["solved"] for r in recs)),
-                        "n_weights": recs[0]["n_weights"]}
+        runs = [a for r in recs for a in r["attempts"]]
+        n_solved_runs = int(sum(a["solved"] for a in runs))
+        updates_total = int(sum(r["updates"] for r in recs))
+        row = {"n_seeds": len(recs),
+               "solved": int(sum(r["metrics"]["solved"] for r in recs)),
+               "n_runs": len(runs), "runs_solved": n_solved_runs,
+               "updates_total": updates_total,
+               "stream_steps_total": int(sum(r["stream_steps_seen"] for r in recs)),
+               "updates_per_solved_run": (updates_total / n_solved_runs if n_solved_runs
+                                          else None),
+               "n_weights": recs[0]["n_weights"]}
+        if variant.startswith("melody"):
+            row["melody_solved"] = int(sum(r["metrics"]["melody_solved"] for r in recs))
         for name in names:
-            out[variant][name] = stat([r["metrics"][name] for r in recs])
-        out[variant]["train_steps_per_s"] = stat([r["train_steps_per_s"] for r in recs])
+            row[name] = stat([r["metrics"][name] for r in recs])
+        row["updates"] = stat([r["updates"] for r in recs])
+        row["attempts_used"] = stat([r["attempts_used"] for r in recs])
+        row["train_steps_per_s"] = stat([r["train_steps_per_s"] for r in recs])
+        out[variant] = row
     return out
+
+
+def finalize_results(results: dict) -> dict:
+    """Canonical order of the records and everything derived from them: the summary, the
+    lowest seed per row (drawn by the figures) and the net the MIDI/WAV play."""
+    seeds = sorted(results["seeds"], key=lambda r: (_variant_key(r["variant"]), r["seed"]))
+    results["seeds"] = seeds
+    results["summary"] = summarize(seeds)
+    first = {}
+    for r in seeds:
+        first.setdefault(r["variant"], r["seed"])
+    results["first_seed_in_run_npz"] = first
+    pick = next((v for v in ("melody/lstm", "chords/lstm", "melody/lstm_paper_size",
+                             "chords/lstm_paper_size", "melody/rnn", "chords/rnn")
+                 if v in first), None)
+    audio = results.setdefault("audio", {})
+    if pick is not None:  # the MIDI and WAV play this net's free run
+        audio["source"] = {"variant": pick, "seed": first[pick]}
+    return results
 
 
 def _fmt(s: dict, digits: int = 0) -> str:
@@ -1152,62 +1439,138 @@ def _fmt(s: dict, digits: int = 0) -> str:
     return f"{f.format(s['median'])} [{f.format(s['min'])}–{f.format(s['max'])}]"
 
 
-def results_table(results: dict) -> str:
+def _rate(k: int, n: int) -> str:
+    return f"{k}/{n}"
+
+
+def _paper_cell(paper_runs, variant: str) -> str:
+    """Ours under the paper's procedure: seeds solved (runs solved), or 'not run'."""
+    for res in (paper_runs or {}).values():
+        s = res.get("summary", {}).get(variant)
+        if s is not None:
+            part = res.get("partial")
+            cell = f"{s['solved']}/{s['n_seeds']} ({s['runs_solved']}/{s['n_runs']} runs)"
+            return cell + (" partial" if part else "")
+    return "not run"
+
+
+def results_table(results: dict, paper_runs=None) -> str:
     summ = results["summary"]
     n = results["config"]["free_choruses"]
-    rows = [f"| experiment / model | weights | seeds with {n}/{n} correct choruses | "
-            "correct choruses | first 10 | last 10 | bars right | held-out loss |",
+    rows = ["| row | weights | paper | ours, paper procedure | ours, modern: seeds solved | "
+            "attempts solved | updates, all attempts (per solved one) | melody criterion |",
             "|---|---|---|---|---|---|---|---|"]
     for v, s in summ.items():
-        rows.append(f"| {v} | {s['n_weights']} | **{s['solved']}/{s['n_seeds']}** | "
-                    f"{_fmt(s['correct_choruses'])} | {_fmt(s['correct_first10'])} | "
+        paper = "no drift, by ear" if "/lstm" in v else "–"
+        per = (f"{s['updates_total']:,} ({s['updates_per_solved_run']:,.0f})"
+               if s["updates_per_solved_run"] else f"{s['updates_total']:,} (–)")
+        mel = _rate(s["melody_solved"], s["n_seeds"]) if "melody_solved" in s else "–"
+        rows.append(f"| {v} | {s['n_weights']} | {paper} | {_paper_cell(paper_runs, v)} | "
+                    f"**{_rate(s['solved'], s['n_seeds'])}** | "
+                    f"{_rate(s['runs_solved'], s['n_runs'])} | {per} | {mel} |")
+    rows += ["", "| row | correct choruses | first 10 | last 10 | bars right | held-out loss |",
+             "|---|---|---|---|---|---|"]
+    for v, s in summ.items():
+        rows.append(f"| {v} | {_fmt(s['correct_choruses'])} | {_fmt(s['correct_first10'])} | "
                     f"{_fmt(s['correct_last10'])} | {_fmt(s['bar_accuracy'], 3)} | "
                     f"{_fmt(s['heldout_loss'], 4)} |")
-    rows += ["", "| melody | chord-tone rate | blues-scale rate | notes per bar | "
-             "novelty (bars not in training) |", "|---|---|---|---|---|"]
+    rows += ["", "| melody (first 10 / last 10 choruses) | chord tones | notes per bar | "
+             "strong-beat chord tones | chord following | novelty |",
+             "|---|---|---|---|---|---|"]
     ref = results.get("corpus_reference", {})
+    mref = results.get("melody_reference")
+    if mref:
+        lo, hi = mref["notes_per_bar_range"]
+        rows.append(f"| criterion (from the training corpus) | – | {lo:.2f}–{hi:.2f} | ≥ "
+                    f"{mref['strong_beat_chord_tone_rate_min']:.3f} | ≥ "
+                    f"{mref['chord_following_min']:.3f} | – |")
     for part, label in (("train", "training corpus"), ("heldout", "held-out corpus")):
         if part in ref:
             r = ref[part]
-            rows.append(f"| {label} | {r['chord_tone_rate']:.3f} | {r['scale_tone_rate']:.3f}"
-                        f" | {r['notes_per_bar']:.2f} | {r['novelty']:.3f} |")
+            rows.append(f"| {label} | {r['chord_tone_rate']:.3f} | {r['notes_per_bar']:.2f} | "
+                        "– | – | " f"{r['novelty']:.3f} |")
     for v, s in summ.items():
         if v.startswith("melody"):
-            rows.append(f"| free run, {v} | {_fmt(s['chord_tone_rate'], 3)} | "
-                        f"{_fmt(s['scale_tone_rate'], 3)} | {_fmt(s['notes_per_bar'], 2)} | "
-                        f"{_fmt(s['novelty'], 3)} |")
+            rows.append(
+                f"| free run, {v} | {_fmt(s['chord_tone_rate'], 3)} | "
+                f"{_fmt(s['notes_per_bar_first10'], 2)} / {_fmt(s['notes_per_bar_last10'], 2)}"
+                f" | {_fmt(s['strong_beat_chord_tone_rate_first10'], 3)} / "
+                f"{_fmt(s['strong_beat_chord_tone_rate_last10'], 3)} | "
+                f"{_fmt(s['chord_following_first10'], 3)} / "
+                f"{_fmt(s['chord_following_last10'], 3)} | {_fmt(s['novelty'], 3)} |")
     rows.append("")
-    rows.append("Median [min–max] over seeds; a seed is solved when every one of the "
-                f"{n} free-run choruses has all 12 bars right.")
+    rows.append(f"Median [min–max] over seeds; solved = all {n} free-run choruses right.")
     return "\n".join(rows)
 
 
-def headline(results: dict) -> str:
+def headline(results: dict, paper_runs=None) -> str:
     s = results["summary"]
     n = results["config"]["free_choruses"]
 
     def k(v):
-        return f"{s[v]['solved']}/{s[v]['n_seeds']}" if v in s else "–"
+        if v not in s:
+            return "–"
+        per = s[v].get("updates_per_solved_run")
+        cost = f", {per:,.0f} updates per solved attempt" if per else ""
+        return (f"{s[v]['solved']}/{s[v]['n_seeds']} seeds "
+                f"({s[v]['runs_solved']}/{s[v]['n_runs']} attempts{cost})")
 
-    return (f"seeds playing {n}/{n} correct choruses free-running: chords LSTM {k('chords/lstm')}"
-            f", chords+melody LSTM {k('melody/lstm')}; tanh RNN {k('chords/rnn')}, "
-            f"{k('melody/rnn')} (paper: no drift, judged by ear)")
+    paper = {v: _paper_cell(paper_runs, v) for v in ("chords/lstm", "melody/lstm")}
+    mel = s.get("melody/lstm", {}).get("melody_solved")
+    mel_txt = f"; melody criterion {mel}/{s['melody/lstm']['n_seeds']}" if mel is not None else ""
+    return (f"{n}/{n} free-run choruses right, modern: chords LSTM {k('chords/lstm')}, "
+            f"chords+melody LSTM {k('melody/lstm')}{mel_txt}; paper-sized LSTM "
+            f"{k('chords/lstm_paper_size')}, {k('melody/lstm_paper_size')}; "
+            f"tanh RNN {k('chords/rnn')}, "
+            f"{k('melody/rnn')}; paper procedure: chords {paper['chords/lstm']}, "
+            f"melody {paper['melody/lstm']} (paper: no drift, judged by ear)")
+
+
+def overview(results: dict, paper_runs=None) -> list:
+    """Rows for the collection's overview figure: success rates by our criterion (the
+    paper published none: it judged by ear, so `paper` is None)."""
+    s = results["summary"]
+
+    def rate(summ, v, key="solved"):
+        return summ[v][key] / summ[v]["n_seeds"] if summ and v in summ else None
+
+    paper_summ = next((r.get("summary") for r in (paper_runs or {}).values()), None)
+    rows = []
+    for v, label in (("chords/lstm", "blues Exp. 1: chord form, 100 choruses"),
+                     ("melody/lstm", "blues Exp. 2: chord form, 100 choruses")):
+        rows.append({"label": label, "paper": None, "ours_paper": rate(paper_summ, v),
+                     "ours_modern": rate(s, v)})
+    rows.append({"label": "blues Exp. 2: melody criterion", "paper": None,
+                 "ours_paper": rate(paper_summ, "melody/lstm", "melody_solved")
+                 if paper_summ and "melody_solved" in paper_summ.get("melody/lstm", {})
+                 else None,
+                 "ours_modern": rate(s, "melody/lstm", "melody_solved")
+                 if "melody/lstm" in s else None})
+    return rows
 
 
 # ---------------------------------------------------------------------------------------
 # CLI
 # ---------------------------------------------------------------------------------------
+REPO = HERE.parent
+DEFAULT_OUTDIR = REPO / "runs" / HERE.name
+
+
 def parse_seeds(text: str) -> list[int]:
+    """'3' is seed 3; '0-9' an inclusive range; '0,2,5' a list. Repeats are refused."""
+    t = text.strip()
     try:
-        if "-" in text.strip()[1:] and "," not in text:
-            a, b = text.split("-", 1)
+        if "-" in t[1:] and "," not in t:
+            a, b = t.split("-", 1)
             seeds = list(range(int(a), int(b) + 1))
         else:
-            seeds = [int(t) for t in text.split(",")]
+            seeds = [int(x) for x in t.split(",")]
     except ValueError:
         raise argparse.ArgumentTypeError(f"bad seed list {text!r}") from None
     if not seeds or min(seeds) < 0:
         raise argparse.ArgumentTypeError(f"empty or negative seed list {text!r}")
+    if len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"repeated seeds in {text!r}")
     return seeds
 
 
@@ -1223,45 +1586,69 @@ def positive(kind):
     return check
 
 
+def outdir_arg(text: str) -> Path:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("--outdir must not be empty")
+    return Path(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--preset", choices=sorted(PRESETS), default="paper",
-                   help="paper = the headline run; quick = seconds (default: paper)")
+    p.add_argument("--preset", choices=("paper", "modern", "quick"), default="modern",
+                   help="paper = the paper's procedure; modern = the headline run; "
+                        "quick = seconds (default: modern)")
     p.add_argument("--seeds", type=parse_seeds, default=list(range(10)),
                    help="seeds: '3', '0,2,5' or '0-9' (default: 0-9)")
     p.add_argument("--jobs", type=positive(int), default=os.cpu_count() or 1,
                    help="parallel processes (default: number of cores)")
-    p.add_argument("--outdir", type=Path, default=HERE,
-                   help="where results.json, run.npz, the MIDI and WAV go (default: folder)")
+    p.add_argument("--outdir", type=outdir_arg, default=DEFAULT_OUTDIR,
+                   help="where results.json, run.npz, the MIDI and WAV go; committed runs "
+                        "only when asked for, e.g. --outdir blues-improvisation "
+                        "(default: runs/blues-improvisation/ at the repo root)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.add_argument("--experiment", choices=(*EXPERIMENTS, "both"), default="both",
                    help="chords (Exp. 1), melody (Exp. 2: chords + melody) or both "
                         "(default: both)")
-    p.add_argument("--model", choices=(*MODELS, "both"), default="both",
-                   help="lstm, rnn (tanh baseline) or both (default: both)")
-    p.add_argument("--lr", type=positive(float), help="learning rate (default: preset's)")
-    p.add_argument("--optimizer", choices=("adam", "sgd"), help="default: adam")
-    p.add_argument("--batch", type=positive(int), help="training streams per update")
+    p.add_argument("--model", choices=(*MODEL_ROWS, "all"), default="all",
+                   help="lstm, lstm_paper_size (the paper's block counts), rnn (tanh "
+                        "baseline) or all of the preset's rows (default: all)")
+    p.add_argument("--lr", type=positive(float),
+                   help="LSTM learning rate (default: the preset's)")
+    p.add_argument("--optimizer", choices=("adam", "sgd"), help="default: the preset's")
+    p.add_argument("--batch", type=positive(int),
+                   help="training streams per update (default: the preset's)")
     p.add_argument("--updates", type=positive(int),
-                   help="training updates (per attempt when --attempts > 1)")
+                   help="training updates per attempt (default: the preset's)")
     p.add_argument("--bar-weight", type=positive(float), dest="bar_weight",
-                   help="loss weight of bar-start steps (1 = plain cross-entropy)")
+                   help="loss weight of bar-start steps, 1 = plain cross-entropy "
+                        "(default: the preset's)")
     p.add_argument("--attempts", type=positive(int),
-                   help="training attempts per seed, kept by validation (1 = one run)")
+                   help="training attempts per seed, kept by validation, 1 = one run "
+                        "(default: the preset's)")
     p.add_argument("--choruses", type=positive(int),
-                   help="free-run choruses after the seed chorus (default: 100)")
+                   help="free-run choruses after the seed chorus (default: the preset's)")
     p.add_argument("--temperature", type=float,
-                   help="melody sampling temperature > 0 (default: preset's, 0.5)")
+                   help="melody sampling temperature > 0 (default: the preset's)")
     p.add_argument("--argmax", action="store_true", help="melody by argmax, not sampling")
     p.add_argument("--dtype", choices=("float32", "float64"),
-                   help="training arithmetic (default: float32)")
+                   help="training arithmetic (default: the preset's)")
+    p.add_argument("--checkpoint-every", type=float, default=0.0, dest="checkpoint_every",
+                   help="save each row's training state to OUTDIR/checkpoints/ at most this "
+                        "many seconds apart; a rerun of the same command resumes from it; "
+                        "0 = no checkpoints (default: 0)")
     return p
 
 
+def _ignore_sigint():
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _run_group(job):
-    cfg, seeds, quiet = job
+    cfg, seeds, quiet, ck, every = job
     log = None if quiet else (lambda s: print(s, flush=True))
-    return train_seeds(cfg, seeds, log)
+    return train_seeds(cfg, seeds, log, checkpoint=ck, checkpoint_every=every)
 
 
 def probe_outdir(outdir: Path) -> str | None:
@@ -1281,7 +1668,36 @@ def atomic_write_json(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def git_state(outdir: Path | None = None) -> dict:
+    """The commit the run ran on and whether the tree had changes (None without git);
+    files under the run's own outdir (e.g. the checkpoints of a resumed run) don't count."""
+    import subprocess
+
+    def git(*a):
+        try:
+            r = subprocess.run(["git", *a], cwd=HERE, capture_output=True, text=True,
+                               timeout=20)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return r.stdout if r.returncode == 0 else None
+
+    head, status = git("rev-parse", "HEAD"), git("status", "--porcelain", "-uall")
+    top = git("rev-parse", "--show-toplevel")
+    skip = None
+    if outdir is not None and top:
+        try:
+            skip = Path(outdir).resolve().relative_to(Path(top.strip()).resolve()).as_posix()
+        except ValueError:
+            skip = None
+    lines = [ln[3:].strip('"') for ln in (status or "").splitlines() if ln.strip()]
+    if skip:
+        lines = [f for f in lines if not (f == skip or f.startswith(skip + "/"))]
+    return {"git_commit": head.strip() if head else None,
+            "git_dirty": bool(lines) if status is not None else None}
+
+
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     cfg = PRESETS[args.preset]
@@ -1299,77 +1715,123 @@ def main(argv=None) -> int:
         validate_config(cfg)
     except ValueError as e:
         parser.error(str(e))
+    exps = EXPERIMENTS if args.experiment == "both" else (args.experiment,)
+    rows = ((*cfg.lstm_sizes, "rnn") if args.model == "all" else (args.model,))
+    # one process per row: its seeds train side by side, stacked; slow groups first
+    if args.checkpoint_every < 0:
+        parser.error("--checkpoint-every must be >= 0")
+    ck_dir = args.outdir / "checkpoints"
+    jobs = []
+    for e in reversed(exps):
+        for r in rows:
+            c = row_config(cfg, e, r)
+            ck = (ck_dir / f"{variant_name(c).replace('/', '_')}.pkl"
+                  if args.checkpoint_every > 0 else None)
+            jobs.append((c, args.seeds, args.quiet, ck, args.checkpoint_every))
+    try:
+        for job in jobs:
+            validate_config(job[0])
+            count_weights(job[0])
+    except (ValueError, MemoryError) as e:
+        parser.error(str(e))
     err = probe_outdir(args.outdir)
     if err:
         parser.error(err)
-    exps = EXPERIMENTS if args.experiment == "both" else (args.experiment,)
-    models = MODELS if args.model == "both" else (args.model,)
-    # one process per (experiment, model): its seeds train side by side, stacked
-    jobs = [(replace(cfg, experiment=e, model=m), args.seeds, args.quiet)
-            for e in reversed(exps) for m in models]  # the slow melody groups first
+    if args.checkpoint_every > 0:
+        ck_dir.mkdir(exist_ok=True)
+    git = git_state(args.outdir)  # the tree as the run starts (later edits don't count)
     t0 = time.perf_counter()
+    pool = None
     try:
         if args.jobs > 1 and len(jobs) > 1:
             import multiprocessing as mp
 
-            with mp.get_context("fork").Pool(min(args.jobs, len(jobs))) as pool:
-                groups = pool.map(_run_group, jobs, chunksize=1)
+            pool = mp.get_context("fork").Pool(min(args.jobs, len(jobs)),
+                                               initializer=_ignore_sigint)
+            groups = pool.map_async(_run_group, jobs, chunksize=1).get(timeout=10 ** 7)
+            pool.close()
+            pool.join()
         else:
             groups = [_run_group(j) for j in jobs]
+    except KeyboardInterrupt:
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+        print("interrupted: nothing written", file=sys.stderr)
+        return 130
     except FloatingPointError as e:
+        if pool is not None:
+            pool.terminate()
+            pool.join()
         print(f"stopped: {e}", file=sys.stderr)
         return 1
+    except ValueError as e:  # a checkpoint of another run
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     wall = time.perf_counter() - t0
     records = [r for g in groups for r in g]
-    write_outputs(args, cfg, records, wall)
+    written = write_outputs(args, argv, cfg, records, wall, git)
+    for job in jobs:  # the run is complete: its checkpoints are spent
+        if job[3] is not None:
+            job[3].unlink(missing_ok=True)
+    if args.checkpoint_every > 0 and ck_dir.is_dir() and not any(ck_dir.iterdir()):
+        ck_dir.rmdir()
     if not args.quiet:
         print(results_table(json.loads((args.outdir / "results.json").read_text())))
         print(f"wall time {wall:.1f} s")
+    for path in written:
+        print(f"wrote {path}")
     return 0
 
 
-def write_outputs(args, cfg: Config, records: list, wall: float) -> None:
-    """results.json (atomic), run.npz (first seed's arrays per variant), MIDI and WAV."""
+def write_outputs(args, argv: list, cfg: Config, records: list, wall: float,
+                  git: dict) -> list:
+    """results.json (atomic), run.npz, MIDI and WAV. run.npz keys name the seed
+    (`<row>/seed<k>/frames` for every seed; parameters and GIF snapshots for seed 0), so
+    runs over different seeds merge into the single run's file."""
     outdir = args.outdir
-    arrays, first = {}, {}
-    for r in sorted(records, key=lambda r: (r["variant"], r["seed"])):
-        art = r.pop("artifacts")
-        if r["variant"] in first:
-            continue
-        first[r["variant"]] = r["seed"]
-        tag = r["variant"].replace("/", "_")
-        for k, v in art.items():
-            arrays[f"{tag}__{k}"] = v
+    arrays = {}
+    for r in records:
+        for k, v in r.pop("artifacts").items():
+            arrays[f"{r['variant']}/seed{r['seed']}/{k}"] = v
     corpus = make_corpus(replace(cfg, experiment="melody"))
     arrays["corpus_train"] = corpus["train"].astype(np.uint8)
     arrays["corpus_heldout"] = corpus["heldout"].astype(np.uint8)
+    config = dataclasses.asdict(cfg)
+    config["validation_disjoint_from_test"] = validation_disjoint_from_test(cfg)
     res = {
-        "experiment": SLUG,
+        "experiment": HERE.name,
         "paper": "Eck & Schmidhuber 2002, Finding Temporal Structure in Music: Blues "
                  "Improvisation with LSTM Recurrent Networks, NNSP 2002 (IDSIA-07-02)",
-        "command": [Path(sys.argv[0]).name, *(sys.argv[1:])],
+        "command": ["python", f"{HERE.name}/{SLUG}.py", *argv],
         "preset": args.preset,
-        "config": dataclasses.asdict(cfg),
+        "config": config,
         "env": {"python": platform.python_version(), "numpy": np.__version__,
                 "platform": platform.platform(),
-                "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS")},
+                "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS"), **git},
         "wallclock_s": wall,
+        "cpu_time_s": float(sum(r["cpu_time_s_stacked_group"]
+                                for r in {r["variant"]: r for r in records}.values())),
         "paper_reference": PAPER_REFERENCE,
         "corpus_reference": corpus_reference(cfg),
-        "first_seed_in_run_npz": first,
+        "melody_reference": melody_reference(cfg),
         "audio": {"tempo_bpm": TEMPO_BPM, "midi": f"{SLUG}.mid", "wav": f"{SLUG}.wav"},
-        "summary": summarize(records),
-        "seeds": sorted(records, key=lambda r: (r["variant"], r["seed"])),
+        "seeds": records,
     }
+    finalize_results(res)
+    written = [outdir / "run.npz"]
     np.savez_compressed(outdir / "run.npz", **arrays)
-    pick = next((v for v in ("melody/lstm", "chords/lstm", "melody/rnn", "chords/rnn")
-                 if v in first), None)
-    if pick is not None:
-        frames = arrays[f"{pick.replace('/', '_')}__frames"]
+    src = res["audio"].get("source")
+    if src is not None:
+        frames = arrays[f"{src['variant']}/seed{src['seed']}/frames"]
         write_midi(frames, outdir / f"{SLUG}.mid")  # the whole free run, seed included
         write_wav(frames[-2 * STEPS_PER_CHORUS:], outdir / f"{SLUG}.wav")  # last 2 choruses
-        res["audio"]["source"] = f"{pick} seed {first[pick]}"
+        written += [outdir / f"{SLUG}.mid", outdir / f"{SLUG}.wav"]
     atomic_write_json(res, outdir / "results.json")
+    return [outdir / "results.json", *written]
 
 
 if __name__ == "__main__":

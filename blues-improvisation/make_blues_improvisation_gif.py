@@ -22,18 +22,31 @@ import numpy as np  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from visualize_blues_improvisation import STEPS, draw_roll  # noqa: E402
+from visualize_blues_improvisation import (  # noqa: E402
+    DEFAULT_RUNDIR,
+    STEPS,
+    draw_roll,
+    load_run,
+)
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rundir", type=Path, default=HERE, help="run folder (default: folder)")
+    ap.add_argument("--rundir", type=Path, default=DEFAULT_RUNDIR,
+                    help="run folder holding results.json and run.npz "
+                         "(default: runs/blues-improvisation/ at the repo root)")
     args = ap.parse_args(argv)
-    arrays = np.load(args.rundir / "run.npz")
-    key = next(k for k in ("melody_lstm", "chords_lstm", "melody_rnn", "chords_rnn")
-               if f"{k}__snapshot_rolls" in arrays)
-    rolls, updates = arrays[f"{key}__snapshot_rolls"], arrays[f"{key}__snapshot_updates"]
-    att_key = f"{key}__snapshot_attempts"
+    _, arrays = load_run(args.rundir, ap.prog)
+    key = next((f"{k}/seed0" for k in ("melody/lstm", "chords/lstm",
+                                         "melody/lstm_paper_size", "chords/lstm_paper_size",
+                                         "melody/rnn", "chords/rnn")
+                if f"{k}/seed0/snapshot_rolls" in arrays), None)
+    if key is None:
+        print(f"{ap.prog}: error: run.npz in {args.rundir} holds no seed-0 training "
+              "snapshots (run seed 0)", file=sys.stderr)
+        return 2
+    rolls, updates = arrays[f"{key}/snapshot_rolls"], arrays[f"{key}/snapshot_updates"]
+    att_key = f"{key}/snapshot_attempts"
     attempts = arrays[att_key] if att_key in arrays else np.zeros(len(updates), dtype=int)
     several = attempts.max() > 0
     frames = []
@@ -41,15 +54,16 @@ def main(argv=None) -> int:
         fig, ax = plt.subplots(figsize=(10, 3.0), dpi=80)
         when = f"after {int(u)} updates" + (f" (attempt {int(a) + 1})" if several else "")
         draw_roll(ax, roll[STEPS:], STEPS,
-                  f"{key.replace('_', '/', 1)}, seed 0, {when}: free run "
+                  f"{key.split('/seed')[0]}, seed 0, {when}: free run "
                   f"of {len(roll) // STEPS - 1} choruses from one seed chorus")
         fig.tight_layout()
         fig.canvas.draw()
         frames.append(np.asarray(fig.canvas.buffer_rgba())[..., :3].copy())
         plt.close(fig)
     durations = [700] * (len(frames) - 1) + [2500]
-    iio.imwrite(args.rundir / "blues_improvisation.gif", np.stack(frames),
-                duration=durations, loop=0)
+    path = args.rundir / "blues_improvisation.gif"
+    iio.imwrite(path, np.stack(frames), duration=durations, loop=0)
+    print(f"wrote {path}")
     return 0
 
 

@@ -5,7 +5,7 @@
 Reads DIR/results.json and DIR/run.npz, writes DIR/viz/*.png:
   corpus_piano_roll.png      two training choruses: chord voicings and melody
   generated_piano_roll.png   the free run of the first LSTM seed: choruses 1-2 and 99-100
-  chorus_correctness.png     per-chorus share of right bars over the free run, LSTM vs RNN
+  chorus_correctness.png     per seed and chorus, the share of right bars (one panel per row)
   training_curves.png        training / held-out loss and the validation free run
 """
 
@@ -23,6 +23,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
+DEFAULT_RUNDIR = HERE.parent / "runs" / HERE.name
 STEPS, N_CHORD = 96, 12
 NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 PROGRESSION = ("C7", "C7", "C7", "C7", "F7", "F7", "C7", "C7", "G7", "F7", "C7", "G7")
@@ -54,14 +55,33 @@ def draw_roll(ax, frames: np.ndarray, first_step: int, title: str) -> None:
     ax.set_xlabel("step (eighth notes); chord row at the bottom, melody above", fontsize=7)
 
 
+def load_run(rundir: Path, prog: str):
+    """results.json + run.npz of a blues-improvisation run, or a one-line error (exit 2)."""
+    res_path, npz_path = rundir / "results.json", rundir / "run.npz"
+    try:
+        if not res_path.is_file() or not npz_path.is_file():
+            raise ValueError(f"no results.json and run.npz in {rundir}")
+        res = json.loads(res_path.read_text())
+        if res.get("experiment") != HERE.name:
+            raise ValueError(f"{rundir} holds a {res.get('experiment')!r} run, "
+                             f"not {HERE.name!r}")
+        arrays = np.load(npz_path)
+    except (OSError, ValueError) as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    return res, arrays
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rundir", type=Path, default=HERE, help="run folder (default: folder)")
+    ap.add_argument("--rundir", type=Path, default=DEFAULT_RUNDIR,
+                    help="run folder holding results.json and run.npz "
+                         "(default: runs/blues-improvisation/ at the repo root)")
     args = ap.parse_args(argv)
-    res = json.loads((args.rundir / "results.json").read_text())
-    arrays = np.load(args.rundir / "run.npz")
+    res, arrays = load_run(args.rundir, ap.prog)
     out = args.rundir / "viz"
     out.mkdir(exist_ok=True)
+    written = []
 
     # 1. corpus
     corpus = arrays["corpus_train"]
@@ -71,47 +91,64 @@ def main(argv=None) -> int:
     fig.tight_layout()
     fig.savefig(out / "corpus_piano_roll.png", dpi=110)
     plt.close(fig)
+    written.append(out / "corpus_piano_roll.png")
 
     # 2. generated piano roll, first and last two choruses
-    key = next((k for k in ("melody_lstm", "chords_lstm", "melody_rnn", "chords_rnn")
-                if f"{k}__frames" in arrays), None)
+    first = res["first_seed_in_run_npz"]
+    key = next((k for k in ("melody/lstm", "chords/lstm", "melody/lstm_paper_size",
+                            "chords/lstm_paper_size", "melody/rnn", "chords/rnn")
+                if k in first and f"{k}/seed{first[k]}/frames" in arrays), None)
     if key is not None:
-        frames = arrays[f"{key}__frames"]
+        seed = first[key]
+        frames = arrays[f"{key}/seed{seed}/frames"]
         n_ch = len(frames) // STEPS - 1
-        seed = res["first_seed_in_run_npz"][key.replace("_", "/", 1)]
         fig, axes = plt.subplots(2, 1, figsize=(12, 6))
         draw_roll(axes[0], frames[STEPS:3 * STEPS], STEPS,
-                  f"{key.replace('_', '/', 1)} seed {seed}, free run: choruses 1-2")
+                  f"{key} seed {seed}, free run: choruses 1-2")
         lo = max(1, n_ch - 1)
         draw_roll(axes[1], frames[lo * STEPS:], lo * STEPS,
                   f"choruses {lo}-{n_ch} (after {lo - 1} choruses of its own output)")
         fig.tight_layout()
         fig.savefig(out / "generated_piano_roll.png", dpi=110)
         plt.close(fig)
+        written.append(out / "generated_piano_roll.png")
 
-    # 3. per-chorus correctness over the free run, LSTM vs RNN, every seed
-    exps = sorted({r["variant"].split("/")[0] for r in res["seeds"]})
-    fig, axes = plt.subplots(1, len(exps), figsize=(6 * len(exps), 3.6), squeeze=False)
-    for ax, exp in zip(axes[0], exps, strict=True):
-        for model, color in (("lstm", "tab:blue"), ("rnn", "tab:red")):
-            recs = [r for r in res["seeds"] if r["variant"] == f"{exp}/{model}"]
-            for i, r in enumerate(recs):
-                y = np.asarray(r["curves"]["chorus_bar_fraction"])
-                ax.plot(np.arange(1, len(y) + 1), y + 0.004 * i, color=color, lw=0.8,
-                        alpha=0.6, label=f"{model} ({len(recs)} seeds)" if i == 0 else None)
-        ax.set_ylim(-0.05, 1.1)
-        ax.set_xlabel("chorus of the free run")
-        ax.set_ylabel("share of the 12 bars with the right chord")
-        ax.set_title(f"{exp}: does the form drift?", fontsize=10)
-        ax.legend(fontsize=8, loc="lower left")
-    fig.tight_layout()
+    # 3. per-chorus correctness over the free run: one heat map per row, seeds x choruses
+    variants = list(dict.fromkeys(r["variant"] for r in res["seeds"]))
+    ncol = 3 if len(variants) > 2 else len(variants)
+    nrow = -(-len(variants) // ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4.6 * ncol, 2.6 * nrow + 0.6),
+                             squeeze=False)
+    im = None
+    for ax, v in zip(axes.flat, variants, strict=False):
+        recs = [r for r in res["seeds"] if r["variant"] == v]
+        grid = np.array([r["curves"]["chorus_bar_fraction"] for r in recs])
+        im = ax.imshow(grid, aspect="auto", cmap="viridis", vmin=0, vmax=1,
+                       interpolation="nearest",
+                       extent=(0.5, grid.shape[1] + 0.5, len(recs) - 0.5, -0.5))
+        ax.set_yticks(range(len(recs)), [str(r["seed"]) for r in recs], fontsize=6)
+        ax.set_ylabel("seed", fontsize=8)
+        ax.set_xlabel("chorus of the free run", fontsize=8)
+        s = res["summary"][v]
+        ax.set_title(f"{v}: {s['solved']}/{s['n_seeds']} seeds all right", fontsize=9)
+    for ax in list(axes.flat)[len(variants):]:
+        ax.axis("off")
+    fig.suptitle("share of the 12 bars with the right chord, per seed and chorus (yellow = "
+                 "all 12; 0.583 = C7 held forever)", fontsize=9)
+    fig.tight_layout(rect=(0, 0, 0.93, 0.95))
+    cax = fig.add_axes((0.945, 0.15, 0.012, 0.7))
+    fig.colorbar(im, cax=cax).set_label("share of bars right", fontsize=8)
     fig.savefig(out / "chorus_correctness.png", dpi=110)
     plt.close(fig)
+    written.append(out / "chorus_correctness.png")
 
     # 4. training curves
-    variants = sorted({r["variant"] for r in res["seeds"]})
     fig, axes = plt.subplots(1, 2, figsize=(12, 3.8))
-    colors = dict(zip(variants, plt.cm.tab10.colors, strict=False))
+    palette = {"chords/lstm": "tab:blue", "chords/lstm_paper_size": "tab:cyan",
+               "chords/rnn": "tab:red", "melody/lstm": "tab:green",
+               "melody/lstm_paper_size": "tab:olive", "melody/rnn": "tab:purple"}
+    colors = {v: palette.get(v, c) for v, c in zip(variants, plt.cm.Dark2.colors,
+                                                    strict=False)}
     for r in res["seeds"]:
         c = r["curves"]
         first = r["seed"] == min(s["seed"] for s in res["seeds"] if s["variant"] == r["variant"])
@@ -137,6 +174,9 @@ def main(argv=None) -> int:
     fig.tight_layout()
     fig.savefig(out / "training_curves.png", dpi=110)
     plt.close(fig)
+    written.append(out / "training_curves.png")
+    for path in written:
+        print(f"wrote {path}")
     return 0
 
 

@@ -11,20 +11,28 @@ and then getting at most a few of 2560 fresh test sequences wrong (paper: 2 of 2
 571,100 training sequences, mean of 10 trials).  A tanh Elman RNN with about as many
 weights (316), trained the same way, stays at chance.
 
-Headline command (10 seeds, lstm + rnn, Adam on minibatches; writes results.json, run.npz):
+Two procedures (`--preset`):
 
-    python temporal-order-4bit/temporal_order_4bit.py --jobs 2
+- `modern` (default, the folder-root run): Adam on minibatches of 256, full BPTT, output
+  biases at the class prior, one restart of a run still unsolved after 150,000 sequences;
+  LSTM and tanh RNN, 10 seeds.  Headline command (writes the committed run only because
+  of the explicit --outdir):
 
-It restarts a run that has not met the stop rule after 150,000 sequences from a fresh init
-(once, within the same 300,000-sequence budget; sequences_to_solve counts the discarded
-attempt); `--restarts 0` is the paper's single attempt.
+      python temporal-order-4bit/temporal_order_4bit.py --jobs 2 --outdir temporal-order-4bit
 
-The paper's own optimizer (online SGD, one sequence per update, lr 0.1, the paper's init and
-truncated gradient), as run for the README (one seed, capped at 28 minutes):
+- `paper`: the 1997 procedure -- online gradient descent (one sequence per update,
+  alpha 0.1 for 6b, 0.5 for 6a), the truncated gradient, the paper's init, the paper's
+  stop rule with E = sum_k (t_k - y_k)^2, no restarts, a cap of 3M sequences per trial.
+  The independent trials run stacked in one kernel call (nets x 1 sequence each):
 
-    python temporal-order-4bit/temporal_order_4bit.py --optimizer sgd --batch 1 --lr 0.1 \
-        --init paper --gradient truncated --restarts 0 --variants lstm --seeds 0 \
-        --budget 1000000 --time-limit-min 28 --jobs 1 --outdir temporal-order-4bit/sgd_run
+      python temporal-order-4bit/temporal_order_4bit.py --preset paper --jobs 2 \
+          --outdir temporal-order-4bit/paper
+      python temporal-order-4bit/temporal_order_4bit.py --preset paper --task 6a \
+          --seeds 0-19 --jobs 2 --outdir temporal-order-4bit/paper_6a
+
+  Such a run checkpoints into <outdir>/checkpoint/ and continues with `--resume`.
+
+`quick` trains in seconds (tests).  Without --outdir every run goes to runs/temporal-order-4bit/.
 """
 
 from __future__ import annotations
@@ -39,6 +47,8 @@ import dataclasses  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
 import platform  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -55,7 +65,8 @@ PAPER_REFERENCE = {
            "max_test_wrong_any_trial": 3, "weights": 308, "optimizer": "online SGD, lr 0.1",
            "gradient": "truncated (error flows back only through the CEC)"},
     "6a": {"sequences_to_solve_mean": 31390, "test_wrong": 1, "n_test": 2560, "trials": 20,
-           "weights": 156},
+           "weights": 156, "optimizer": "online SGD, lr 0.5",
+           "gradient": "truncated (error flows back only through the CEC)"},
 }
 
 # Symbols (one-hot input units, in this order).
@@ -79,13 +90,16 @@ class Config:
     task: str = "6b"                 # "6b" (3 markers, 8 classes) or "6a" (2 markers, 4)
     model: str = "lstm"              # what train() trains: "lstm" or "rnn"
     variants: tuple = VARIANTS       # what the CLI trains, each on every seed
+    procedure: str = "batched"       # "batched": minibatches, one seed per process;
+                                     # "online": the paper's one-sequence updates, the
+                                     # trials of a run stacked in one kernel call
     blocks: int = 3                  # LSTM memory blocks (paper: 3 for 6b, 2 for 6a)
     cells: int = 2                   # memory cells per block (gates shared in a block)
     hidden: int = 11                 # tanh RNN units (11 -> 316 weights, LSTM has 308)
     min_len: int = 100               # sequence length ~ U{min_len..max_len}
     max_len: int = 110
-    optimizer: str = "adam"          # "adam" (default, deviation) or "sgd" (the paper's)
-    lr: float = 6e-2                 # learning rate (paper, SGD: 0.1)
+    optimizer: str = "adam"          # "adam" (modern) or "sgd" (the paper's)
+    lr: float = 6e-2                 # learning rate (paper, online SGD: 0.1 6b, 0.5 6a)
     batch: int = 256                 # sequences per update (paper: 1, online)
     budget: int = 300_000            # cap on training sequences; unsolved runs end here
     time_limit_min: float = 0.0      # optional wall-clock cap per run (0 = none)
@@ -96,6 +110,8 @@ class Config:
     init: str = "prior"              # "prior": output biases logit(1/K); "paper": U[-.1,.1]
     gradient: str = "full"           # "full" BPTT or "truncated" (only through the CEC)
     kernel_dtype: str = "float32"    # dtype of the training kernel (params stay float64)
+    error: str = "half"              # stop-rule error: "half" 1/2 sum_k (y_k - d_k)^2,
+                                     # "sum" the paper's sum_k (t_k - y_k)^2
     stop_window: int = 2000          # paper: the last 2000 training sequences correct
     stop_error: float = 0.1          # paper: mean training error below 0.1
     tol: float = 0.3                 # paper: correct = every output's abs error < 0.3
@@ -104,16 +120,38 @@ class Config:
     snapshot_every: int = 1024       # first snapshot interval (doubles to keep <= 32)
     max_snapshots: int = 32          # snapshots kept for the GIF
     log_every_s: float = 5.0         # progress line interval (seconds)
+    lr_rnn: float = 0.0              # the RNN's own learning rate (0 = cfg.lr)
+    clip: float = 0.0                # gradient-norm clipping before each update (0 = none)
+    rnn_backward: str = "kernel"     # RNN backward dtype: "kernel" or "float64"
+    block_seqs: int = 256            # online: training sequences drawn per trial at a time
+    checkpoint_every_s: float = 600.0  # online: seconds between checkpoints (--outdir/checkpoint)
 
     @property
     def n_classes(self) -> int:
         return 2 ** len(TASKS[self.task])
 
 
+# The 1997 learning rates (online gradient descent) by task.
+PAPER_LR = {"6b": 0.1, "6a": 0.5}
+
 PRESETS = {
-    "paper": Config(),
+    # the 1997 procedure (README, Deviations, lists what still differs)
+    "paper": Config(procedure="online", variants=("lstm",), optimizer="sgd", lr=PAPER_LR["6b"],
+                    batch=1, budget=3_000_000, restarts=0, init="paper", gradient="truncated",
+                    kernel_dtype="float64", error="sum", curve_every=4096,
+                    snapshot_every=4096, log_every_s=60.0),
+    # the fast headline: Adam, batch 256, full BPTT, output-bias prior, one restart
+    "modern": Config(),
     "quick": Config(budget=3072, batch=64, n_test=256, curve_every=512, snapshot_every=512,
                     max_snapshots=8),
+}
+
+# The committed runs of each preset and the flags that make them (SPEC section 2).
+RUNS = {
+    "modern": {".": []},
+    "paper": {"paper": ["--preset", "paper"],
+              "paper_6a": ["--preset", "paper", "--task", "6a", "--seeds", "0-19"]},
+    "quick": {".": ["--preset", "quick"]},
 }
 
 # Tiny configs for the gradient check: every model on both tasks (3 sequences each).
@@ -292,6 +330,13 @@ def _seq_errors(y: np.ndarray, d: np.ndarray) -> np.ndarray:
     return 0.5 * np.sum((y - d) ** 2, axis=1)
 
 
+def _rule_errors(y: np.ndarray, d: np.ndarray, cfg: Config) -> np.ndarray:
+    """The per-sequence error the stop rule and the curves average: 1/2 sum_k (y_k - d_k)^2
+    (cfg.error "half") or the paper's E = sum_k (t_k - y_k)^2 ("sum")."""
+    e = _seq_errors(y, d)
+    return 2.0 * e if cfg.error == "sum" else e
+
+
 def _forward(params, batch, cfg, dtype):
     fwd = lstm_forward if cfg.model == "lstm" else rnn_forward
     return fwd(params, batch, cfg, dtype)
@@ -392,7 +437,11 @@ def _collect_lstm_grads(params, z, da, cfg):
 
 
 def rnn_backward(params: dict, cache: dict, batch: dict, cfg: Config) -> dict:
+    """Full BPTT through the tanh RNN; cfg.rnn_backward "float64" runs it in float64
+    whatever the kernel dtype (the vanishing error would reach float32 subnormals)."""
     z, hseq, w, lengths = cache["z"], cache["h"], cache["w"], cache["lengths"]
+    if cfg.rnn_backward == "float64":
+        z, hseq, w = z.astype(np.float64), hseq.astype(np.float64), w.astype(np.float64)
     t_max, bsz = z.shape[0], z.shape[1]
     hd = cfg.hidden
     dw_out, dfeat = _output_backward(params, cache, batch)
@@ -558,8 +607,23 @@ def test_set(cfg: Config, seed: int) -> dict:
 # ---------------------------------------------------------------------------------------
 # Training
 # ---------------------------------------------------------------------------------------
+def _lr(cfg: Config) -> float:
+    """The learning rate of cfg.model (the RNN may have its own, cfg.lr_rnn)."""
+    return cfg.lr_rnn if cfg.model == "rnn" and cfg.lr_rnn > 0 else cfg.lr
+
+
 def _make_optimizer(params, cfg: Config):
-    return Adam(params, cfg.lr) if cfg.optimizer == "adam" else SGD(params, cfg.lr)
+    lr = _lr(cfg)
+    return Adam(params, lr) if cfg.optimizer == "adam" else SGD(params, lr)
+
+
+def clip_grads(grads: dict, max_norm: float) -> float:
+    """Scale grads in place to a global norm of at most max_norm; returns the norm."""
+    norm = math.sqrt(sum(float(np.sum(g * g)) for g in grads.values()))
+    if norm > max_norm:
+        for g in grads.values():
+            g *= max_norm / norm
+    return norm
 
 
 def train(cfg: Config, seed: int, log=None) -> dict:
@@ -571,7 +635,12 @@ def train(cfg: Config, seed: int, log=None) -> dict:
     (fresh optimizer state and stop-rule window, same training-data stream); the budget and
     sequences_to_solve count every sequence, discarded attempts included.
     cfg.lr_drop_after > 0: after that many sequences of an attempt, lr *= cfg.lr_drop (once).
+    Every attempt is also tested on its own (record "attempts": sequences, whether it met
+    the stop rule, its test wrong); the seed's test numbers are those of its last attempt.
+    cfg.procedure == "online" (the paper preset) trains through train_online instead.
     """
+    if cfg.procedure == "online":
+        return train_online(cfg, [seed], log=log)[0]
     rng_init, rng_train, _ = streams(seed)
     params = init_params(cfg, rng_init)
     opt = _make_optimizer(params, cfg)
@@ -584,6 +653,8 @@ def train(cfg: Config, seed: int, log=None) -> dict:
     lr_dropped, lr_drop_at = False, []
     c_err, c_ok, c_n = 0.0, 0, 0
     solved_at = None
+    attempts = []
+    tests = test_set(cfg, seed)
     t0 = time.perf_counter()
     t_log = t0
     while seen < cfg.budget:
@@ -594,8 +665,10 @@ def train(cfg: Config, seed: int, log=None) -> dict:
         if not math.isfinite(value):
             raise FloatingPointError(f"non-finite loss {value} at step {step_idx} "
                                      f"(after {seen} sequences), seed {seed}, {cfg.model}")
-        errs = _seq_errors(y, batch["d"])
+        errs = _rule_errors(y, batch["d"], cfg)
         ok = correct(y, batch["d"], cfg.tol)
+        if cfg.clip > 0:
+            clip_grads(grads, cfg.clip)
         opt.step(params, grads)
         seen += bsz
         seq_steps += int(batch["x"].shape[0]) * bsz
@@ -628,12 +701,14 @@ def train(cfg: Config, seed: int, log=None) -> dict:
         in_attempt = seen - attempt_start
         if (cfg.lr_drop_after > 0 and in_attempt >= cfg.lr_drop_after and not lr_dropped
                 and seen < cfg.budget):
-            opt.lr = cfg.lr * cfg.lr_drop                     # once per attempt
+            opt.lr = _lr(cfg) * cfg.lr_drop                   # once per attempt
             lr_dropped = True
             lr_drop_at.append(seen)
             if log is not None:
                 log(f"{cfg.model} seed {seed}: lr -> {opt.lr:g} after {seen} seqs")
         if attempt < cfg.restarts and in_attempt >= cfg.restart_after and seen < cfg.budget:
+            attempts.append({"sequences": in_attempt, "solved": False,
+                             "test_wrong": evaluate(params, tests, cfg)["test_wrong"]})
             attempt += 1                                      # discard this attempt
             attempt_start = seen
             restart_at.append(seen)
@@ -650,7 +725,9 @@ def train(cfg: Config, seed: int, log=None) -> dict:
                 log(f"{cfg.model} seed {seed}: restart {attempt} after {seen} seqs "
                     f"(mean err {curve['train_error'][-1]:.4f})")
     train_s = time.perf_counter() - t0
-    ev = evaluate(params, test_set(cfg, seed), cfg)
+    ev = evaluate(params, tests, cfg)
+    attempts.append({"sequences": seen - attempt_start, "solved": solved_at is not None,
+                     "test_wrong": ev["test_wrong"]})
     if log is not None:
         log(f"{cfg.model} seed {seed}: {'solved at ' + str(solved_at) if solved_at else 'unsolved'}"
             f" after {seen} seqs, test wrong {ev['test_wrong']}/{cfg.n_test}, "
@@ -660,7 +737,7 @@ def train(cfg: Config, seed: int, log=None) -> dict:
         "stopped_by": "stop rule" if solved_at else ("budget" if seen >= cfg.budget
                                                      else "time limit"),
         "sequences_to_solve": solved_at, "sequences_seen": seen, "updates": step_idx,
-        "restarts": attempt, "restart_at": restart_at,
+        "restarts": attempt, "restart_at": restart_at, "attempts": attempts,
         "lr_drop_at": lr_drop_at,
         "final_train_mean_error": rule.mean_error, **ev,
         "n_weights": n_weights(params), "curve": curve,
@@ -683,8 +760,354 @@ def unflatten(vec: np.ndarray, cfg: Config) -> dict:
 
 
 # ---------------------------------------------------------------------------------------
-# Results: summary, table, catalog cell
+# The 1997 procedure: online gradient descent with the truncated gradient, trials stacked
+#
+# Every trial (seed) has its own weights, training-data stream and stop rule.  One kernel
+# call runs one training sequence of every active trial (a batch of nets x 1 sequence)
+# and updates each trial's weights from its own sequence.  The error arrives only at a
+# sequence's last step, so the paper's per-step truncated-RTRL update is zero before that
+# step and at it equals this per-sequence update with the truncated gradient (a test
+# checks it against a per-step RTRL implementation).  Every call runs max_len steps (the
+# shorter sequences are padded), so a trial's arithmetic does not depend on its stack.
 # ---------------------------------------------------------------------------------------
+_ONEHOT = np.vstack([np.eye(N_IN), np.zeros((1, N_IN))])      # symbol -1 (padding) -> 0
+
+
+def _gate_columns(cfg: Config) -> np.ndarray:
+    """Columns of W repeated per cell: [cells | input gate of each cell's block | output]."""
+    nc, nb = n_cells(cfg), cfg.blocks
+    blk = np.arange(nc) // cfg.cells
+    return np.concatenate([np.arange(nc), nc + blk, nc + nb + blk])
+
+
+def stack_update(w: np.ndarray, w_out: np.ndarray, sym: np.ndarray, lengths: np.ndarray,
+                 d: np.ndarray, cfg: Config, lr: float) -> np.ndarray:
+    """One online step of a stack of N LSTMs, each on its own sequence.
+
+    w (N, R, cells + 2 blocks) and w_out (N, cells + 1, K), float64, are updated in place:
+    w -= lr * dE/dw with the 1997 truncated gradient of E = 1/2 sum_k (y_k - d_k)^2 (the
+    paper's output delta e_k = f'(net_k)(t_k - y_k)).  sym (N, max_len) symbols padded
+    with -1, lengths (N,), d (N, K) one-hot targets.  Returns y (N, K) before the update.
+    """
+    nc, nb, c = n_cells(cfg), cfg.blocks, cfg.cells
+    n, t_max = sym.shape
+    r_yc, r_in, r_out, r_b = N_IN, N_IN + nc, N_IN + nc + nb, N_IN + nc + 2 * nb
+    # sigma(a) = (1 + tanh(a/2)) / 2: one tanh per step on net/2 (weights halved), so
+    # u = tanh(net/2), y^in = (1 + u_in)/2, y^in g(net_c) = (1 + u_in) u_c, h(s) = tanh(s/2)
+    w_h = 0.5 * w[:, :, _gate_columns(cfg)]                    # (N, R, 3 cells)
+    z = np.zeros((t_max + 1, n, 1, r_b + 1))                   # z_t: what units see at t
+    z[:t_max, :, 0, :N_IN] = _ONEHOT[sym.T]
+    z[:, :, 0, r_b] = 1.0
+    u = np.empty((t_max, n, 1, 3 * nc))                        # tanh(net/2) of c | in | out
+    hs = np.empty((t_max, n, nc))                              # h(s_c)
+    s = np.zeros((n, nc))                                      # s_c, initial state 0
+    q = np.empty((n, nc))
+    for t in range(t_max):
+        ut = np.matmul(z[t], w_h, out=u[t])                    # net/2 of c, in, out
+        np.tanh(ut, out=ut)
+        ut = ut[:, 0]
+        np.add(ut[:, nc:2 * nc], 1.0, out=q)
+        q *= ut[:, :nc]                                        # y^in g(net_c)
+        s += q                                                 # s_c(t) = s_c(t-1) + y^in g
+        h = np.multiply(s, 0.5, out=hs[t])
+        np.tanh(h, out=h)                                      # h(s_c) = 2 sigma(s_c) - 1
+        nxt = z[t + 1, :, 0]                                   # recurrent inputs of t+1
+        yc = np.add(ut[:, 2 * nc:], 1.0, out=nxt[:, r_yc:r_in])
+        yc *= h
+        yc *= 0.5                                              # y^c = y^out h(s_c)
+        gin = np.add(ut[:, nc:2 * nc:c], 1.0, out=nxt[:, r_in:r_out])
+        gin *= 0.5                                             # y^in
+        gout = np.add(ut[:, 2 * nc::c], 1.0, out=nxt[:, r_out:r_b])
+        gout *= 0.5                                            # y^out
+    sig = u[:, :, 0]
+    sig += 1.0
+    sig *= 0.5                                                 # sigma(net) of c | in | out
+    last, rows = lengths - 1, np.arange(n)
+    feat = z[last + 1, rows, 0, r_yc:r_in]                     # y^c at each own last step
+    z = z[:t_max]
+    y = _sigmoid(np.matmul(feat[:, None, :], w_out[:, :-1])[:, 0] + w_out[:, -1])
+    # truncated gradient (lstm_backward_truncated, one sequence per net)
+    e = (y - d) * y * (1.0 - y)                                # dE/dnet_k
+    dyc = np.matmul(e[:, None, :], w_out[:, :-1].transpose(0, 2, 1))[:, 0]   # dE/dy^c
+    sg_last, h_last = sig[last, rows], hs[last, rows]
+    ds = dyc * sg_last[:, 2 * nc:] * 0.5 * (1.0 - h_last * h_last)   # y^c = y^out h(s_c)
+    live = (np.arange(t_max)[:, None] <= last[None, :])[:, :, None]  # t <= L-1
+    ds_t = np.where(live, ds[None], 0.0)                       # the CEC: constant back in time
+    sgt = sig
+    dsig = np.empty((t_max, n, 3 * nc))
+    np.multiply(ds_t, sgt[:, :, nc:2 * nc], out=dsig[:, :, :nc])
+    dsig[:, :, :nc] *= 4.0                                     # s += y^in g, g = 4 sigma - 2
+    np.multiply(ds_t, 4.0 * sgt[:, :, :nc] - 2.0, out=dsig[:, :, nc:2 * nc])
+    dsig[:, :, 2 * nc:] = 0.0
+    dsig[last, rows, 2 * nc:] = dyc * h_last                   # y^out only at the last step
+    da = dsig * sgt * (1.0 - sgt)                              # sigma' of every net
+    dw_e = np.matmul(z[:, :, 0].transpose(1, 2, 0), da.transpose(1, 0, 2))   # (N, R, 3 nc)
+    dw = np.empty_like(w)
+    dw[:, :, :nc] = dw_e[:, :, :nc]                            # shared gates: sum the cells
+    dw[:, :, nc:nc + nb] = dw_e[:, :, nc:2 * nc].reshape(n, -1, nb, c).sum(axis=3)
+    dw[:, :, nc + nb:] = dw_e[:, :, 2 * nc:].reshape(n, -1, nb, c).sum(axis=3)
+    dw_out = np.empty_like(w_out)
+    dw_out[:, :-1] = feat[:, :, None] * e[:, None, :]
+    dw_out[:, -1] = e
+    w -= lr * dw                                               # online gradient descent
+    w_out -= lr * dw_out
+    return y
+
+
+def _new_trial(cfg: Config, seed: int) -> dict:
+    """A trial's complete state (what a checkpoint stores)."""
+    rng_init, rng_train, _ = streams(seed)
+    p = init_params(cfg, rng_init)
+    return {"seed": seed, "w": p["W"], "w_out": p["W_out"], "rng": rng_train,
+            "block": None, "j": 0, "seen": 0, "rule_err": np.zeros(cfg.stop_window),
+            "streak": 0, "c_err": 0.0, "c_ok": 0, "c_n": 0,
+            "curve": {"sequences": [], "train_error": [], "train_correct_frac": []},
+            "snaps": [_flat(p)], "snap_seqs": [0], "snap_every": cfg.snapshot_every,
+            "cpu_time_s": 0.0, "wall_s": 0.0, "seq_steps": 0, "solved_at": None, "record": None}
+
+
+def _next_sequence(tr: dict, cfg: Config):
+    """The trial's next training sequence (drawn cfg.block_seqs at a time from its own
+    stream, padded to max_len)."""
+    if tr["block"] is None or tr["j"] == len(tr["block"]["lengths"]):
+        seqs = sample_sequences(cfg, tr["rng"], cfg.block_seqs)
+        sym = np.full((cfg.block_seqs, cfg.max_len), -1, dtype=np.int8)
+        sym[:, :seqs["symbols"].shape[1]] = seqs["symbols"]
+        tr["block"] = {"symbols": sym, "lengths": seqs["lengths"], "labels": seqs["labels"]}
+        tr["j"] = 0
+    b, j = tr["block"], tr["j"]
+    tr["j"] += 1
+    return b["symbols"][j], b["lengths"][j], b["labels"][j]
+
+
+def _rule_mean(tr: dict, cfg: Config) -> float:
+    k = min(tr["seen"], cfg.stop_window)
+    return float(tr["rule_err"].sum() / k) if k else float("nan")
+
+
+def _close_curve(tr: dict) -> None:
+    if tr["c_n"]:
+        tr["curve"]["sequences"].append(tr["seen"])
+        tr["curve"]["train_error"].append(tr["c_err"] / tr["c_n"])
+        tr["curve"]["train_correct_frac"].append(tr["c_ok"] / tr["c_n"])
+        tr["c_err"], tr["c_ok"], tr["c_n"] = 0.0, 0, 0
+
+
+def _finish_trial(tr: dict, cfg: Config, stopped_by: str) -> dict:
+    """Test the trial's net; the record has the keys of train()'s records."""
+    _close_curve(tr)
+    if tr["snap_seqs"][-1] != tr["seen"]:
+        tr["snaps"].append(_flat({"W": tr["w"], "W_out": tr["w_out"]}))
+        tr["snap_seqs"].append(tr["seen"])
+    params = {"W": tr["w"].copy(), "W_out": tr["w_out"].copy()}
+    ev = evaluate(params, test_set(cfg, tr["seed"]), cfg)
+    solved = tr["solved_at"] is not None
+    return {
+        "seed": tr["seed"], "variant": cfg.model, "solved": solved, "stopped_by": stopped_by,
+        "sequences_to_solve": tr["solved_at"], "sequences_seen": tr["seen"],
+        "updates": tr["seen"], "restarts": 0, "restart_at": [],
+        "attempts": [{"sequences": tr["seen"], "solved": solved,
+                      "test_wrong": ev["test_wrong"]}],
+        "lr_drop_at": [], "final_train_mean_error": _rule_mean(tr, cfg), **ev,
+        "n_weights": n_weights(params), "curve": tr["curve"],
+        "snapshot_sequences": list(tr["snap_seqs"]), "snapshots": np.stack(tr["snaps"]),
+        "params": params, "train_wall_s": tr["wall_s"], "cpu_time_s": tr["cpu_time_s"],
+        "seq_steps_per_cpu_time_s": tr["seq_steps"] / max(tr["cpu_time_s"], 1e-9),
+    }
+
+
+# --- checkpoints: one file per trial, written atomically --------------------------------
+_CKPT_SKIP = ("variants", "time_limit_min", "log_every_s", "checkpoint_every_s")
+
+
+def _ckpt_config(cfg: Config) -> dict:
+    return {k: v for k, v in _jsonable(dataclasses.asdict(cfg)).items() if k not in _CKPT_SKIP}
+
+
+def save_trial(tr: dict, cfg: Config, ckpt_dir: Path) -> Path:
+    meta = {k: tr[k] for k in ("seed", "j", "seen", "streak", "c_err", "c_ok", "c_n",
+                               "curve", "snap_seqs", "snap_every", "cpu_time_s", "wall_s",
+                               "seq_steps", "solved_at")}
+    meta["rng"] = tr["rng"].bit_generator.state
+    meta["config"] = _ckpt_config(cfg)
+    arrays = {"w": tr["w"], "w_out": tr["w_out"], "rule_err": tr["rule_err"],
+              "snaps": np.stack(tr["snaps"])}
+    if tr["block"] is not None:
+        arrays.update({f"block_{k}": v for k, v in tr["block"].items()})
+    if tr["record"] is not None:                              # a finished trial
+        rec = dict(tr["record"])
+        arrays["rec_snapshots"] = rec.pop("snapshots")
+        for k, v in rec.pop("params").items():
+            arrays[f"rec_{k}"] = v
+        meta["record"] = _jsonable(rec)
+    arrays["meta"] = np.array(json.dumps(meta))
+    path = ckpt_dir / f"seed{tr['seed']}.npz"
+    tmp = ckpt_dir / f".seed{tr['seed']}.tmp.npz"
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+    return path
+
+
+def load_trial(path: Path, cfg: Config) -> dict:
+    with np.load(path) as f:
+        arrays = {k: f[k] for k in f.files}
+    meta = json.loads(str(arrays.pop("meta")))
+    if meta.pop("config") != _ckpt_config(cfg):
+        raise ValueError(f"checkpoint {path} was written with another configuration")
+    rng = np.random.default_rng()
+    rng.bit_generator.state = meta.pop("rng")
+    rec = meta.pop("record", None)
+    tr = {**meta, "rng": rng, "w": arrays["w"].copy(), "w_out": arrays["w_out"].copy(),
+          "rule_err": arrays["rule_err"].copy(), "snaps": list(arrays["snaps"]),
+          "block": None, "record": None}
+    if "block_lengths" in arrays:
+        tr["block"] = {k: arrays[f"block_{k}"] for k in ("symbols", "lengths", "labels")}
+    if rec is not None:
+        rec["snapshots"] = arrays["rec_snapshots"]
+        rec["params"] = {"W": arrays["rec_W"], "W_out": arrays["rec_W_out"]}
+        tr["record"] = rec
+    return tr
+
+
+def checkpoint_status(ckpt_dir: Path, cfg: Config) -> list:
+    """Per-trial state of a checkpoint (for a run that has not finished)."""
+    out = []
+    for p in sorted(ckpt_dir.glob("seed*.npz"), key=lambda q: int(q.stem[4:])):
+        tr = load_trial(p, cfg)
+        rec = tr["record"]
+        cur = tr["curve"]
+        out.append({"seed": tr["seed"], "finished": rec is not None,
+                    "solved": None if rec is None else rec["solved"],
+                    "sequences_seen": tr["seen"], "sequences_to_solve": tr["solved_at"],
+                    "test_wrong": None if rec is None else rec["test_wrong"],
+                    "train_mean_error_last_window": _rule_mean(tr, cfg),
+                    "last_curve_correct_frac": (cur["train_correct_frac"][-1]
+                                                if cur["train_correct_frac"] else None),
+                    "streak": tr["streak"], "cpu_time_s": tr["cpu_time_s"]})
+    return out
+
+
+class RunPaused(Exception):
+    """An online run stopped at its time limit with every trial checkpointed."""
+
+
+def train_online(cfg: Config, seeds: list, log=None, ckpt_dir: Path | None = None,
+                 resume: bool = False) -> list:
+    """The paper's procedure for several trials at once (one record per seed, in order).
+
+    Each trial: online updates (stack_update), the stop rule judged on every sequence as it
+    is presented (before its update), cfg.budget sequences at most, then the test.  With
+    ckpt_dir, every trial's state is saved there every cfg.checkpoint_every_s seconds and
+    when it finishes; resume=True continues from those files (bit-identically)."""
+    if cfg.model != "lstm" or cfg.gradient != "truncated" or cfg.optimizer != "sgd" \
+            or cfg.batch != 1 or cfg.restarts or cfg.lr_drop_after or cfg.clip:
+        raise ValueError("the online procedure is the paper's: lstm, sgd, batch 1, "
+                         "truncated gradient, no restarts, no lr drop")
+    trials = []
+    for seed in seeds:
+        path = None if ckpt_dir is None else ckpt_dir / f"seed{seed}.npz"
+        trials.append(load_trial(path, cfg) if resume and path is not None and path.exists()
+                      else _new_trial(cfg, seed))
+    active = [tr for tr in trials if tr["record"] is None]
+    w = np.stack([tr["w"] for tr in active]) if active else None
+    w_out = np.stack([tr["w_out"] for tr in active]) if active else None
+    eye = np.eye(cfg.n_classes)
+    t0 = t_ckpt = t_log = time.perf_counter()
+    while active:
+        c0, w0 = time.process_time(), time.perf_counter()
+        n = len(active)
+        sym = np.empty((n, cfg.max_len), dtype=np.int64)
+        lengths = np.empty(n, dtype=np.int64)
+        labels = np.empty(n, dtype=np.int64)
+        for i, tr in enumerate(active):
+            sym[i], lengths[i], labels[i] = _next_sequence(tr, cfg)
+        d = eye[labels]
+        y = stack_update(w, w_out, sym, lengths, d, cfg, cfg.lr)
+        if not np.all(np.isfinite(y)):
+            bad = [active[i]["seed"] for i in np.flatnonzero(~np.isfinite(y).all(axis=1))]
+            raise FloatingPointError(f"non-finite output for seeds {bad}")
+        errs = _rule_errors(y, d, cfg)
+        ok = correct(y, d, cfg.tol)
+        dt_cpu = (time.process_time() - c0) / n
+        dt_wall = time.perf_counter() - w0
+        finished = []
+        for i, tr in enumerate(active):
+            tr["rule_err"][tr["seen"] % cfg.stop_window] = errs[i]
+            tr["seen"] += 1
+            tr["streak"] = tr["streak"] + 1 if ok[i] else 0
+            tr["c_err"] += float(errs[i])
+            tr["c_ok"] += int(ok[i])
+            tr["c_n"] += 1
+            tr["cpu_time_s"] += dt_cpu
+            tr["wall_s"] += dt_wall
+            tr["seq_steps"] += int(lengths[i])
+            if tr["c_n"] >= cfg.curve_every:
+                _close_curve(tr)
+            if tr["seen"] >= tr["snap_seqs"][-1] + tr["snap_every"]:
+                tr["snaps"].append(_flat({"W": w[i], "W_out": w_out[i]}))
+                tr["snap_seqs"].append(tr["seen"])
+                if len(tr["snaps"]) > cfg.max_snapshots:      # keep 0, thin the rest
+                    tr["snaps"] = tr["snaps"][:1] + tr["snaps"][2::2]
+                    tr["snap_seqs"] = tr["snap_seqs"][:1] + tr["snap_seqs"][2::2]
+                    tr["snap_every"] *= 2
+            if tr["streak"] >= cfg.stop_window and _rule_mean(tr, cfg) < cfg.stop_error:
+                tr["solved_at"] = tr["seen"]
+                finished.append((i, "stop rule"))
+            elif tr["seen"] >= cfg.budget:
+                finished.append((i, "budget"))
+        now = time.perf_counter()
+        timed_out = cfg.time_limit_min > 0 and now - t0 >= 60.0 * cfg.time_limit_min
+        if timed_out and ckpt_dir is not None:              # pause: resume continues it
+            for i, tr in enumerate(active):
+                tr["w"], tr["w_out"] = w[i].copy(), w_out[i].copy()
+            for i, why in finished:
+                active[i]["record"] = _finish_trial(active[i], cfg, why)
+            for tr in active:
+                save_trial(tr, cfg, ckpt_dir)
+            raise RunPaused(f"time limit: {len(active) - len(finished)} trials unfinished, "
+                            f"checkpoint in {ckpt_dir}")
+        if timed_out:
+            done_i = {i for i, _ in finished}
+            finished += [(i, "time limit") for i in range(n) if i not in done_i]
+        for i, why in finished:
+            tr = active[i]
+            tr["w"], tr["w_out"] = w[i].copy(), w_out[i].copy()
+            tr["record"] = _finish_trial(tr, cfg, why)
+            if ckpt_dir is not None:
+                save_trial(tr, cfg, ckpt_dir)
+            if log is not None:
+                r = tr["record"]
+                log(f"lstm seed {tr['seed']}: {why} after {tr['seen']} seqs, test wrong "
+                    f"{r['test_wrong']}/{cfg.n_test}, cpu {tr['cpu_time_s']:.0f}s")
+        if finished:
+            keep = sorted(set(range(n)) - {i for i, _ in finished})
+            active = [active[i] for i in keep]
+            w, w_out = w[keep], w_out[keep]
+        if ckpt_dir is not None and active and now - t_ckpt >= cfg.checkpoint_every_s:
+            t_ckpt = now
+            for i, tr in enumerate(active):
+                tr["w"], tr["w_out"] = w[i].copy(), w_out[i].copy()
+                save_trial(tr, cfg, ckpt_dir)
+        if log is not None and active and now - t_log >= cfg.log_every_s:
+            t_log = now
+            log(f"online stack of {len(active)}: seqs {min(t['seen'] for t in active)}-"
+                f"{max(t['seen'] for t in active)}, mean err "
+                + " ".join(f"{t['seed']}:{_rule_mean(t, cfg):.3f}" for t in active)
+                + f", elapsed {now - t0:.0f}s")
+    return [tr["record"] for tr in trials]
+
+
+# ---------------------------------------------------------------------------------------
+# Results: summary, table, catalog cell, overview rows
+# ---------------------------------------------------------------------------------------
+# Student-t 97.5% quantiles by degrees of freedom (95% interval for a mean).
+_T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
+         9: 2.262, 10: 2.228, 11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131,
+         16: 2.120, 17: 2.110, 18: 2.101, 19: 2.093, 20: 2.086, 21: 2.080, 22: 2.074,
+         23: 2.069, 24: 2.064, 25: 2.060, 26: 2.056, 27: 2.052, 28: 2.048, 29: 2.045,
+         30: 2.042}
+
+
 def _stat(values: list) -> dict:
     vals = [v for v in values if v is not None]
     if not vals:
@@ -694,15 +1117,56 @@ def _stat(values: list) -> dict:
             "max": float(arr.max()), "values": values}
 
 
+def mean_ci(values: list) -> dict:
+    """Mean, sample sd and the 95% t-interval for the mean over the non-null values."""
+    vals = np.asarray([v for v in values if v is not None], dtype=np.float64)
+    n = len(vals)
+    if n == 0:
+        return {"n": 0, "mean": None, "sd": None, "ci95": None}
+    mean = float(vals.mean())
+    if n == 1:
+        return {"n": 1, "mean": mean, "sd": None, "ci95": None}
+    sd = float(vals.std(ddof=1))
+    half = _T975.get(n - 1, 1.96) * sd / math.sqrt(n)
+    return {"n": n, "mean": mean, "sd": sd, "ci95": [mean - half, mean + half]}
+
+
+_METRICS = ("sequences_to_solve", "test_wrong", "test_accuracy", "test_output_spread",
+            "sequences_seen")
+
+
 def summarize(records: list, variants) -> dict:
     out = {}
     for v in variants:
         recs = sorted((r for r in records if r["variant"] == v), key=lambda r: r["seed"])
-        out[v] = {"n_seeds": len(recs), "solved": sum(r["solved"] for r in recs)}
-        for key in ("sequences_to_solve", "test_wrong", "test_accuracy", "test_output_spread",
-                    "sequences_seen", "seq_steps_per_s"):
-            out[v][key] = _stat([r[key] for r in recs])
+        runs = [a for r in recs for a in r["attempts"]]
+        s = {"n_seeds": len(recs), "solved": sum(r["solved"] for r in recs),
+             "n_runs": len(runs), "runs_solved": sum(a["solved"] for a in runs),
+             "first_attempt_solved": sum(r["attempts"][0]["solved"] for r in recs),
+             "sequences_total": int(sum(r["sequences_seen"] for r in recs)),
+             "capped_seeds": [r["seed"] for r in recs if r["stopped_by"] == "budget"],
+             "time_limited_seeds": [r["seed"] for r in recs if r["stopped_by"] == "time limit"]}
+        for key in _METRICS:
+            s[key] = _stat([r[key] for r in recs])
+        for key in ("seq_steps_per_s", "cpu_time_s"):
+            if recs and all(key in r for r in recs):
+                s[key] = _stat([r[key] for r in recs])
+        # Table 9 reports means: mean, sd and 95% interval over the solved trials
+        solved = [r for r in recs if r["solved"]]
+        s["sequences_to_solve_mean"] = mean_ci([r["sequences_to_solve"] for r in solved])
+        s["test_wrong_mean"] = mean_ci([r["test_wrong"] for r in solved])
+        out[v] = s
     return out
+
+
+def finalize_results(results: dict) -> dict:
+    """Put the records in canonical order (variant order of the config, then seed) and
+    recompute the summary from the records and the config."""
+    variants = list(results["config"]["variants"])
+    order = {v: i for i, v in enumerate(variants)}
+    results["seeds"] = sorted(results["seeds"], key=lambda r: (order[r["variant"]], r["seed"]))
+    results["summary"] = summarize(results["seeds"], variants)
+    return results
 
 
 def _fmt(x, digits=0):
@@ -711,49 +1175,121 @@ def _fmt(x, digits=0):
     return f"{x:,.{digits}f}"
 
 
-def results_table(results: dict) -> str:
-    """README results table from a results.json dict."""
-    ref = results["paper_reference"]
+def _range(st, digits=0) -> str:
+    return f"{_fmt(st['median'], digits)} [{_fmt(st['min'], digits)}, {_fmt(st['max'], digits)}]"
+
+
+def _mean_txt(m) -> str:
+    if not m or m["mean"] is None:
+        return "–"
+    if m["sd"] is None:
+        return f"{_fmt(m['mean'])} (one trial)"
+    return (f"{_fmt(m['mean'])} ± {_fmt(m['sd'])} (95% CI {_fmt(m['ci95'][0])}–"
+            f"{_fmt(m['ci95'][1])})")
+
+
+def _paper_run(paper_runs, task):
+    """The committed paper-procedure run of `task` among paper_runs, or None."""
+    for res in (paper_runs or {}).values():
+        if res.get("config", {}).get("task") == task and "lstm" in res.get("summary", {}):
+            return res
+    return None
+
+
+def results_table(results: dict, paper_runs=None) -> str:
+    """README results table: the paper, ours under the paper's procedure (paper_runs, the
+    committed paper*/ runs), ours under the modern procedure (results)."""
     n_test = results["config"]["n_test"]
-    rows = ["| model | solved (paper criterion) | sequences to solve, median [min, max] | "
-            f"test wrong of {n_test}, median [min, max] | test accuracy (argmax), median | "
-            "sequence-steps/s per process, median |",
-            "|---|---|---|---|---|---|"]
-    rows.append(f"| paper: LSTM, online SGD | {ref['trials']} trials | "
-                f"{_fmt(ref['sequences_to_solve_mean'])} (mean) | {ref['test_wrong']} (mean) | "
-                "– | – |")
-    cfg = results["config"]
-    how = f"{cfg['optimizer']}, batch {cfg['batch']}, lr {cfg['lr']:g}"
-    for v, s in results["summary"].items():
-        st, tw = s["sequences_to_solve"], s["test_wrong"]
-        rows.append(
-            f"| ours: {v}, {how} | {s['solved']}/{s['n_seeds']} | {_fmt(st['median'])} "
-            f"[{_fmt(st['min'])}, {_fmt(st['max'])}] | {_fmt(tw['median'])} "
-            f"[{_fmt(tw['min'])}, {_fmt(tw['max'])}] | {_fmt(s['test_accuracy']['median'], 3)} | "
-            f"{_fmt(s['seq_steps_per_s']['median'])} |")
+    rows = ["| task, model | procedure | solved, per seed | per run (restarts and failed "
+            "attempts counted) | sequences to solve: mean ± sd (95% CI) | median [min, max] "
+            f"| test wrong of {n_test}: mean | median [min, max] |",
+            "|---|---|---|---|---|---|---|---|"]
+    for task in ("6b", "6a"):
+        ref = PAPER_REFERENCE[task]
+        rows.append(f"| {task}, LSTM | paper (online SGD, Table 9) | {ref['trials']} trials | – | "
+                    f"{_fmt(ref['sequences_to_solve_mean'])} | – | {ref['test_wrong']} | "
+                    + (f"– (no trial > {ref['max_test_wrong_any_trial']}) |"
+                       if "max_test_wrong_any_trial" in ref else "– |"))
+        pr = _paper_run(paper_runs, task)
+        if pr is None:
+            rows.append(f"| {task}, LSTM | ours, paper procedure | not run | – | – | – | – | – |")
+        else:
+            s = pr["summary"]["lstm"]
+            capped = (f", {len(s['capped_seeds'])} at the "
+                      f"{_fmt(pr['config']['budget'])} cap" if s["capped_seeds"] else "")
+            rows.append(
+                f"| {task}, LSTM | ours, paper procedure | {s['solved']}/{s['n_seeds']}"
+                f"{capped} | {s['runs_solved']}/{s['n_runs']} | "
+                f"{_mean_txt(s['sequences_to_solve_mean'])} | {_range(s['sequences_to_solve'])} "
+                f"| {_fmt(s['test_wrong_mean']['mean'], 1)} | {_range(s['test_wrong'])} |")
+        if results["config"]["task"] == task:
+            cfg = results["config"]
+            how = f"modern ({cfg['optimizer']}, batch {cfg['batch']}, lr {cfg['lr']:g})"
+            for v, s in results["summary"].items():
+                name = "LSTM" if v == "lstm" else "tanh RNN"
+                rows.append(
+                    f"| {task}, {name} | ours, {how} | {s['solved']}/{s['n_seeds']} | "
+                    f"{s['runs_solved']}/{s['n_runs']} (first attempt "
+                    f"{s['first_attempt_solved']}/{s['n_seeds']}) | "
+                    f"{_mean_txt(s['sequences_to_solve_mean'])} | "
+                    f"{_range(s['sequences_to_solve'])} | "
+                    f"{_fmt(s['test_wrong_mean']['mean'], 1)} | {_range(s['test_wrong'])} |")
     return "\n".join(rows)
 
 
-def headline(results: dict) -> str:
-    """One catalog cell: ours vs the paper's (no '|')."""
+def headline(results: dict, paper_runs=None) -> str:
+    """One catalog cell (no '|'): the paper, ours under its procedure, ours modern."""
+    ref = PAPER_REFERENCE["6b"]
     s = results["summary"]["lstm"]
-    ref = results["paper_reference"]
     n_test = results["config"]["n_test"]
-    txt = (f"LSTM solved {s['solved']}/{s['n_seeds']} seeds, median "
-           f"{_fmt(s['sequences_to_solve']['median'])} sequences "
-           f"(paper {_fmt(ref['sequences_to_solve_mean'])}), median "
-           f"{_fmt(s['test_wrong']['median'])}/{n_test} test wrong (paper {ref['test_wrong']})")
+    pr = _paper_run(paper_runs, "6b")
+    if pr is None:
+        ours_paper = "paper procedure: not run"
+    else:
+        p = pr["summary"]["lstm"]
+        m = p["sequences_to_solve_mean"]["mean"]
+        ours_paper = (f"paper procedure {p['solved']}/{p['n_seeds']} trials, mean "
+                      f"{_fmt(m)} sequences")
+    txt = (f"6b paper: mean {_fmt(ref['sequences_to_solve_mean'])} sequences, "
+           f"{ref['test_wrong']}/{n_test} wrong; ours {ours_paper}; ours modern: LSTM "
+           f"{s['solved']}/{s['n_seeds']} seeds ({s['runs_solved']}/{s['n_runs']} runs, first "
+           f"attempt {s['first_attempt_solved']}/{s['n_seeds']}), median "
+           f"{_fmt(s['sequences_to_solve']['median'])} sequences, median "
+           f"{_fmt(s['test_wrong']['median'])}/{n_test} wrong")
     if "rnn" in results["summary"]:
         r = results["summary"]["rnn"]
-        chance = 1.0 / 2 ** len(TASKS[results["config"]["task"]])
-        txt += (f"; tanh RNN {r['solved']}/{r['n_seeds']}, accuracy "
-                f"{_fmt(r['test_accuracy']['median'], 3)} (chance {chance:.3f})")
+        txt += (f"; tanh RNN {r['solved']}/{r['n_seeds']} ({r['runs_solved']}/{r['n_runs']} "
+                f"runs), accuracy {_fmt(r['test_accuracy']['median'], 3)} (chance "
+                f"{1.0 / 2 ** len(TASKS[results['config']['task']]):.3f})")
     return txt
+
+
+def overview(results: dict, paper_runs=None) -> list:
+    """Rows for the collection's overview figure: success rates by the paper's criterion."""
+    def rate(res, v="lstm"):
+        if res is None or v not in res["summary"]:
+            return None
+        s = res["summary"][v]
+        return s["solved"] / s["n_seeds"]
+    modern_6b = results if results["config"]["task"] == "6b" else None
+    return [
+        {"label": "Exp. 6b, LSTM", "paper": 1.0, "ours_paper": rate(_paper_run(paper_runs, "6b")),
+         "ours_modern": rate(modern_6b)},
+        {"label": "Exp. 6a, LSTM", "paper": 1.0, "ours_paper": rate(_paper_run(paper_runs, "6a")),
+         "ours_modern": None},
+        {"label": "Exp. 6b, tanh RNN", "paper": None, "ours_paper": None,
+         "ours_modern": rate(modern_6b, "rnn")},
+    ]
 
 
 # ---------------------------------------------------------------------------------------
 # CLI
 # ---------------------------------------------------------------------------------------
+ROOT = HERE.parent
+DEFAULT_OUT = ROOT / "runs" / HERE.name
+MAX_BYTES = 4 * 2 ** 30                                       # refuse sizes beyond 4 GiB
+
+
 def _parse_seeds(text: str) -> list:
     try:
         if "-" in text:
@@ -787,82 +1323,145 @@ def _positive(kind):
 
 _nonneg_int = _checked(int, lambda v: v >= 0, ">= 0")
 _fraction = _checked(float, lambda v: 0.0 < v < 1.0, "in (0, 1)")
+_PRESET = "default: the preset's"
 
 
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
-        description="LSTM 1997 Experiment 6b/6a (temporal order): LSTM vs tanh RNN.")
-    ap.add_argument("--preset", choices=sorted(PRESETS), default="paper",
-                    help="paper = the headline run (default); quick = seconds, for tests")
-    ap.add_argument("--seeds", type=_parse_seeds, default=list(range(10)),
-                    help="seeds: '3', '0,2,5' or '0-9' (default 0-9)")
+        description="LSTM 1997 Experiment 6b/6a (temporal order): LSTM vs tanh RNN.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap.add_argument("--preset", choices=sorted(PRESETS), default="modern",
+                    help="paper = the 1997 procedure (online SGD, truncated gradient, 3M cap); "
+                         "modern = Adam, batch 256, one restart (the folder-root run); "
+                         "quick = seconds, for the tests")
+    ap.add_argument("--seeds", type=_parse_seeds, default="0-9",
+                    help="seeds: '3', '0,2,5' or '0-9'")
     ap.add_argument("--jobs", type=_positive(int), default=os.cpu_count() or 1,
-                    help="parallel seed processes (default: number of cores)")
-    ap.add_argument("--outdir", default=str(HERE),
-                    help="where results.json, run.npz go (default: this folder)")
+                    help="parallel processes (seeds; for the paper preset, groups of "
+                         "stacked trials)")
+    ap.add_argument("--outdir", default=str(DEFAULT_OUT),
+                    help="where results.json and run.npz go (the committed runs are written "
+                         "only when named explicitly, e.g. --outdir temporal-order-4bit)")
     ap.add_argument("--quiet", action="store_true", help="no progress lines")
-    ap.add_argument("--task", choices=sorted(TASKS), default=None,
+    ap.add_argument("--checkpoint-dir", default=argparse.SUPPRESS,
+                    help="paper preset: where the per-trial checkpoints go (default: "
+                         "<outdir>/checkpoint; removed when the run has finished)")
+    ap.add_argument("--resume", action="store_true",
+                    help="paper preset: continue from the checkpoint directory")
+    ap.add_argument("--status", action="store_true",
+                    help="paper preset: print the per-trial state of the checkpoint "
+                         "directory and write its status.json; trains nothing")
+    ap.add_argument("--task", choices=sorted(TASKS), default=argparse.SUPPRESS,
                     help="6b: 3 markers, 8 classes; 6a: 2 markers, 4 classes, 2 blocks "
-                         "(default: the preset's, 6b)")
-    ap.add_argument("--variants", default=None,
-                    help="comma list of models to train: lstm, rnn (default: lstm,rnn)")
-    ap.add_argument("--optimizer", choices=["adam", "sgd"], default=None,
-                    help="adam (default) or sgd (the paper's online learning)")
-    ap.add_argument("--lr", type=_positive(float), default=None,
-                    help="learning rate (default: the preset's, 6e-2 for paper)")
-    ap.add_argument("--batch", type=_positive(int), default=None,
-                    help="sequences per update (default: the preset's, 256 for paper)")
-    ap.add_argument("--budget", type=_positive(int), default=None,
-                    help="max training sequences per run (default: the preset's, 300000)")
-    ap.add_argument("--time-limit-min", type=_positive(float), default=None,
-                    help="optional wall-clock cap per run in minutes (default: none)")
-    ap.add_argument("--restarts", type=_nonneg_int, default=None,
+                         "(default: 6b)")
+    ap.add_argument("--variants", default=argparse.SUPPRESS,
+                    help="comma list of models to train: lstm, rnn (default: lstm,rnn; the "
+                         "paper preset: lstm)")
+    ap.add_argument("--optimizer", choices=["adam", "sgd"], default=argparse.SUPPRESS,
+                    help=f"adam or sgd ({_PRESET})")
+    ap.add_argument("--lr", type=_positive(float), default=argparse.SUPPRESS,
+                    help="learning rate (default: the preset's: modern 6e-2, paper 0.1 for "
+                         "6b and 0.5 for 6a)")
+    ap.add_argument("--lr-rnn", type=_positive(float), default=argparse.SUPPRESS,
+                    help="the tanh RNN's own learning rate (default: --lr)")
+    ap.add_argument("--clip", type=_positive(float), default=argparse.SUPPRESS,
+                    help="clip the gradient's global norm to this before each update "
+                         "(default: no clipping)")
+    ap.add_argument("--rnn-backward", choices=["kernel", "float64"], default=argparse.SUPPRESS,
+                    help="dtype of the RNN's backward pass: the kernel's, or float64 (no "
+                         "float32 subnormals) (default: kernel)")
+    ap.add_argument("--batch", type=_positive(int), default=argparse.SUPPRESS,
+                    help=f"sequences per update ({_PRESET})")
+    ap.add_argument("--budget", type=_positive(int), default=argparse.SUPPRESS,
+                    help="max training sequences per seed (default: the preset's: modern "
+                         "300000, paper 3000000)")
+    ap.add_argument("--time-limit-min", type=_positive(float), default=argparse.SUPPRESS,
+                    help="wall-clock cap per run in minutes; a paper-preset run pauses there "
+                         "with its checkpoint (default: none)")
+    ap.add_argument("--checkpoint-every-s", type=_positive(float), default=argparse.SUPPRESS,
+                    help="paper preset: seconds between checkpoints (default: 600)")
+    ap.add_argument("--restarts", type=_nonneg_int, default=argparse.SUPPRESS,
                     help="max re-initialisations of a run that has not met the stop rule "
-                         "after --restart-after sequences (default 1; 0 = the paper's "
-                         "single attempt)")
-    ap.add_argument("--restart-after", type=_positive(int), default=None,
-                    help="sequences per attempt before a restart (default 150000)")
-    ap.add_argument("--lr-drop-after", type=_positive(int), default=None,
+                         "after --restart-after sequences (default: modern 1; 0 = the "
+                         "paper's single attempt)")
+    ap.add_argument("--restart-after", type=_positive(int), default=argparse.SUPPRESS,
+                    help="sequences per attempt before a restart (default: 150000)")
+    ap.add_argument("--lr-drop-after", type=_positive(int), default=argparse.SUPPRESS,
                     help="multiply lr by --lr-drop once an attempt has seen this many "
                          "sequences unsolved (default: never)")
-    ap.add_argument("--lr-drop", type=_fraction, default=None,
-                    help="factor of that learning-rate drop, in (0, 1) (default 0.1)")
-    ap.add_argument("--blocks", type=_positive(int), default=None,
-                    help="LSTM memory blocks (default 3 for 6b, 2 for 6a)")
-    ap.add_argument("--cells", type=_positive(int), default=None,
-                    help="memory cells per block (default 2)")
-    ap.add_argument("--hidden", type=_positive(int), default=None,
-                    help="tanh RNN units (default 11: 316 weights)")
-    ap.add_argument("--init", choices=["prior", "paper"], default=None,
-                    help="prior: output biases logit(1/K) (default); paper: all U[-0.1,0.1]")
-    ap.add_argument("--gradient", choices=["full", "truncated"], default=None,
-                    help="full BPTT (default) or the 1997 truncated gradient (CEC only)")
-    ap.add_argument("--dtype", choices=["float32", "float64"], default=None,
-                    help="training-kernel dtype (default float32; params stay float64)")
+    ap.add_argument("--lr-drop", type=_fraction, default=argparse.SUPPRESS,
+                    help="factor of that learning-rate drop, in (0, 1) (default: 0.1)")
+    ap.add_argument("--blocks", type=_positive(int), default=argparse.SUPPRESS,
+                    help="LSTM memory blocks (default: 3 for 6b, 2 for 6a)")
+    ap.add_argument("--cells", type=_positive(int), default=argparse.SUPPRESS,
+                    help="memory cells per block (default: 2)")
+    ap.add_argument("--hidden", type=_positive(int), default=argparse.SUPPRESS,
+                    help="tanh RNN units (default: 11, 316 weights)")
+    ap.add_argument("--init", choices=["prior", "paper"], default=argparse.SUPPRESS,
+                    help="prior: output biases logit(1/K); paper: all U[-0.1,0.1] "
+                         f"({_PRESET})")
+    ap.add_argument("--gradient", choices=["full", "truncated"], default=argparse.SUPPRESS,
+                    help=f"full BPTT or the 1997 truncated gradient ({_PRESET})")
+    ap.add_argument("--dtype", choices=["float32", "float64"], default=argparse.SUPPRESS,
+                    help=f"training-kernel dtype; params stay float64 ({_PRESET})")
     return ap
+
+
+_OVERRIDES = (("optimizer", "optimizer"), ("lr", "lr"), ("batch", "batch"),
+              ("budget", "budget"), ("blocks", "blocks"), ("cells", "cells"),
+              ("hidden", "hidden"), ("init", "init"), ("gradient", "gradient"),
+              ("time_limit_min", "time_limit_min"), ("dtype", "kernel_dtype"),
+              ("restarts", "restarts"), ("restart_after", "restart_after"),
+              ("lr_drop_after", "lr_drop_after"), ("lr_drop", "lr_drop"),
+              ("checkpoint_every_s", "checkpoint_every_s"), ("lr_rnn", "lr_rnn"),
+              ("clip", "clip"), ("rnn_backward", "rnn_backward"))
 
 
 def config_from_args(args, ap) -> Config:
     cfg = PRESETS[args.preset]
+    given = vars(args)
     over = {}
-    if args.task is not None:
+    if "task" in given:
         over["task"] = args.task
-        if args.task == "6a" and args.blocks is None:
+        if args.task == "6a" and "blocks" not in given:
             over["blocks"] = 2
-    if args.variants is not None:
+        if args.preset == "paper" and "lr" not in given:
+            over["lr"] = PAPER_LR[args.task]
+    if "variants" in given:
         vs = tuple(v.strip() for v in args.variants.split(","))
         if not vs or any(v not in VARIANTS for v in vs) or len(set(vs)) != len(vs):
             ap.error(f"--variants: choose from {', '.join(VARIANTS)}, got {args.variants!r}")
         over["variants"] = vs
-    for name, field in (("optimizer", "optimizer"), ("lr", "lr"), ("batch", "batch"),
-                        ("budget", "budget"), ("blocks", "blocks"), ("cells", "cells"),
-                        ("hidden", "hidden"), ("init", "init"), ("gradient", "gradient"),
-                        ("time_limit_min", "time_limit_min"), ("dtype", "kernel_dtype"),
-                        ("restarts", "restarts"), ("restart_after", "restart_after"),
-                        ("lr_drop_after", "lr_drop_after"), ("lr_drop", "lr_drop")):
-        if getattr(args, name) is not None:
-            over[field] = getattr(args, name)
-    return dataclasses.replace(cfg, **over)
+    for name, field in _OVERRIDES:
+        if name in given:
+            over[field] = given[name]
+    cfg = dataclasses.replace(cfg, **over)
+    if cfg.procedure == "online":
+        bad = [k for k, want in (("variants", ("lstm",)), ("optimizer", "sgd"), ("batch", 1),
+                                 ("gradient", "truncated"), ("restarts", 0),
+                                 ("lr_drop_after", 0), ("clip", 0.0))
+               if getattr(cfg, k) != want]
+        if bad:
+            ap.error(f"the paper preset is the paper's procedure; it cannot change "
+                     f"{', '.join('--' + k.replace('_', '-') for k in bad)}")
+    elif "resume" in given and args.resume:
+        ap.error("--resume: only the paper preset checkpoints")
+    need = _bytes_needed(cfg)
+    if need > MAX_BYTES:
+        ap.error(f"these sizes need ~{need / 2 ** 30:,.0f} GiB of arrays (limit "
+                 f"{MAX_BYTES / 2 ** 30:.0f} GiB): reduce --hidden, --blocks, --cells or --batch")
+    return cfg
+
+
+def _bytes_needed(cfg: Config) -> float:
+    """A rough upper estimate of the training arrays' size (parameters, optimizer state,
+    the kernel's per-step arrays), to refuse sizes that cannot be allocated."""
+    nc = cfg.blocks * cfg.cells
+    lstm_w = (N_IN + nc + 2 * cfg.blocks + 1) * (nc + 2 * cfg.blocks)
+    rnn_w = (N_IN + cfg.hidden + 1) * cfg.hidden
+    n_w = max(lstm_w if "lstm" in cfg.variants else 0, rnn_w if "rnn" in cfg.variants else 0)
+    width = max(N_IN + 7 * nc + 2 * cfg.blocks + 1, N_IN + 3 * cfg.hidden + 1)
+    return 8.0 * (6 * n_w + 3 * cfg.max_len * cfg.batch * width)
 
 
 def _check_outdir(path: Path, ap) -> None:
@@ -875,10 +1474,25 @@ def _check_outdir(path: Path, ap) -> None:
         ap.error(f"--outdir {str(path)!r} is not writable: {e.strerror or e}")
 
 
+def _ignore_sigint():
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _sigterm_as_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def _run_one(job):
     cfg, seed, quiet = job
     log = None if quiet else (lambda m: print(m, flush=True))
-    return train(cfg, seed, log)
+    return [train(cfg, seed, log)]
+
+
+def _run_group(job):
+    cfg, seeds, quiet, ckpt_dir, resume = job
+    log = None if quiet else (lambda m: print(m, flush=True))
+    return train_online(cfg, seeds, log=log, ckpt_dir=ckpt_dir, resume=resume)
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -892,66 +1506,147 @@ def _jsonable(obj):
         return {k: _jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
     if isinstance(obj, (np.integer,)):
         return int(obj)
+    if isinstance(obj, (np.bool_,)):
+        return bool(obj)
     if isinstance(obj, (float, np.floating)):
         return float(obj) if math.isfinite(obj) else None
     return obj
 
 
+def _git(*args):
+    try:
+        r = subprocess.run(["git", *args], cwd=HERE, capture_output=True, text=True,
+                           timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return r.stdout if r.returncode == 0 else None
+
+
+def git_state() -> dict:
+    head, status = _git("rev-parse", "HEAD"), _git("status", "--porcelain")
+    return {"git_commit": None if head is None else head.strip(),
+            "git_dirty": None if status is None else bool(status.strip())}
+
+
+def _run_jobs(worker, jobs, n_proc):
+    """Run jobs in-process or on a fork pool whose workers ignore SIGINT."""
+    if n_proc <= 1 or len(jobs) <= 1:
+        return [r for j in jobs for r in worker(j)]
+    import multiprocessing as mp
+    pool = mp.get_context("fork").Pool(min(n_proc, len(jobs)), initializer=_ignore_sigint)
+    try:
+        out = pool.map_async(worker, jobs, chunksize=1).get(timeout=10 ** 7)
+        pool.close()
+    except BaseException:
+        pool.terminate()
+        raise
+    finally:
+        pool.join()
+    return [r for part in out for r in part]
+
+
 def main(argv=None) -> int:
+    argv_list = list(sys.argv[1:] if argv is None else argv)
     ap = build_parser()
-    args = ap.parse_args(argv)
+    args = ap.parse_args(argv_list)
+    if args.outdir == "":
+        ap.error("--outdir: empty path")
     cfg = config_from_args(args, ap)
     outdir = Path(args.outdir)
+    ckpt_dir = Path(getattr(args, "checkpoint_dir", outdir / "checkpoint"))
+    if args.status:
+        if not ckpt_dir.is_dir():
+            ap.error(f"--status: no checkpoint in {outdir}")
+        status = checkpoint_status(ckpt_dir, cfg)
+        path = ckpt_dir / "status.json"
+        _atomic_write(path, json.dumps(_jsonable(status), indent=1) + "\n")
+        for st in status:
+            print(json.dumps(_jsonable(st)))
+        print(f"wrote {path}")
+        return 0
     _check_outdir(outdir, ap)
-    jobs = [(dataclasses.replace(cfg, model=v), s, args.quiet)
-            for v in sorted(cfg.variants, key=lambda v: v != "rnn")   # long runs first
-            for s in args.seeds]
+    online = cfg.procedure == "online"
+    if online:
+        if not args.resume and ckpt_dir.is_dir() and any(ckpt_dir.glob("seed*.npz")):
+            ap.error(f"{ckpt_dir} holds a checkpoint: continue it with --resume or remove it")
+        try:
+            ckpt_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            ap.error(f"--checkpoint-dir {str(ckpt_dir)!r}: {e.strerror or e}")
+        n_groups = min(args.jobs, len(args.seeds))
+        jobs = [(cfg, args.seeds[i::n_groups], args.quiet, ckpt_dir, args.resume)
+                for i in range(n_groups)]
+        worker = _run_group
+    else:
+        jobs = [(dataclasses.replace(cfg, model=v), s, args.quiet)
+                for v in sorted(cfg.variants, key=lambda v: v != "rnn")   # long runs first
+                for s in args.seeds]
+        worker = _run_one
+    git = git_state()
     t0 = time.perf_counter()
+    old_term = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)   # kill PID: pool too
     try:
-        if args.jobs > 1 and len(jobs) > 1:
-            import multiprocessing as mp
-            with mp.get_context("fork").Pool(min(args.jobs, len(jobs))) as pool:
-                records = pool.map(_run_one, jobs, chunksize=1)
-        else:
-            records = [_run_one(j) for j in jobs]
+        records = _run_jobs(worker, jobs, args.jobs)
+    except KeyboardInterrupt:
+        print("interrupted: nothing written" + (" (the checkpoint keeps the trials' last "
+              "saved state)" if online else ""), file=sys.stderr)
+        return 130
+    except RunPaused as e:
+        print(f"paused: {e}; continue with --resume", file=sys.stderr)
+        return 3
     except FloatingPointError as e:
         print(f"stopped: {e}", file=sys.stderr)
         return 1
+    except MemoryError:
+        print("error: out of memory for these sizes", file=sys.stderr)
+        return 2
+    finally:
+        signal.signal(signal.SIGTERM, old_term)
     wall = time.perf_counter() - t0
-    order = {v: i for i, v in enumerate(cfg.variants)}
-    records.sort(key=lambda r: (order[r["variant"]], r["seed"]))
     arrays = {}
     for r in records:
         tag = f"{r['variant']}/seed{r['seed']}"
         arrays[f"{tag}/snapshots"] = r.pop("snapshots")
         for k, v in r.pop("params").items():
             arrays[f"{tag}/{k}"] = v
-    results = {
-        "experiment": "temporal-order-4bit",
+    results = finalize_results({
+        "experiment": HERE.name,
         "paper": PAPER,
-        "command": list(sys.argv) if argv is None else ["main", *argv],
+        "command": ["python", f"{HERE.name}/{Path(__file__).name}", *argv_list],
         "preset": args.preset,
-        "config": dataclasses.asdict(cfg),
+        "config": _jsonable(dataclasses.asdict(cfg)),
         "env": {"python": platform.python_version(), "numpy": np.__version__,
                 "platform": platform.platform(), "machine": platform.machine(),
-                "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS"), "jobs": args.jobs},
+                "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS"), "jobs": args.jobs,
+                **git},
         "wallclock_s": wall,
         "paper_reference": PAPER_REFERENCE[cfg.task],
-        "summary": summarize(records, cfg.variants),
+        "summary": {},
         "seeds": records,
-    }
+    })
+    npz = outdir / "run.npz"
     np.savez_compressed(outdir / "run.npz.tmp.npz", **arrays)
-    os.replace(outdir / "run.npz.tmp.npz", outdir / "run.npz")
-    _atomic_write(outdir / "results.json", json.dumps(_jsonable(results), indent=1) + "\n")
+    os.replace(outdir / "run.npz.tmp.npz", npz)
+    res_path = outdir / "results.json"
+    _atomic_write(res_path, json.dumps(_jsonable(results), indent=1) + "\n")
+    if online:                                                # the results hold it all now
+        for p in ckpt_dir.glob("*"):
+            p.unlink()
+        ckpt_dir.rmdir()
     if not args.quiet:
-        print(f"wrote {outdir / 'results.json'} in {wall:.1f}s")
+        print(f"done in {wall:.1f}s")
         for v, s in results["summary"].items():
-            print(f"  {v}: solved {s['solved']}/{s['n_seeds']}, sequences to solve median "
+            print(f"  {v}: solved {s['solved']}/{s['n_seeds']} (runs {s['runs_solved']}/"
+                  f"{s['n_runs']}), sequences to solve median "
                   f"{s['sequences_to_solve']['median']}, test wrong median "
                   f"{s['test_wrong']['median']}, accuracy median "
                   f"{s['test_accuracy']['median']:.4f}")
+    print(f"wrote {res_path}")
+    print(f"wrote {npz}")
     return 0
 
 

@@ -2,8 +2,11 @@
 
     python temporal-order-4bit/visualize_temporal_order_4bit.py [--rundir DIR]
 
-Writes DIR/viz/: training_curves.png, confusion.png, cell_states.png, input_gates.png,
-sequences_to_solve.png, lstm_vs_rnn.png.  Cell states and gate activities come from a
+DIR defaults to runs/temporal-order-4bit/ (the default --outdir of the training script);
+the committed runs are temporal-order-4bit (modern), temporal-order-4bit/paper and
+temporal-order-4bit/paper_6a (the paper's procedure).  Writes DIR/viz/: training_curves.png,
+confusion.png, cell_states.png, input_gates.png, sequences_to_solve.png, and
+lstm_vs_rnn.png when the run has an RNN.  Cell states and gate activities come from a
 forward pass of the saved final weights over the seed's own test sequences.
 """
 
@@ -33,7 +36,29 @@ import temporal_order_4bit as tob  # noqa: E402
 COLORS = plt.get_cmap("tab10").colors
 
 
+class RunDirError(Exception):
+    """The run directory is missing, empty or holds another experiment's run."""
+
+
+def check_rundir(rundir: Path) -> None:
+    res_path, npz = rundir / "results.json", rundir / "run.npz"
+    if not res_path.is_file():
+        raise RunDirError(f"--rundir {str(rundir)!r}: no results.json (run the training "
+                          "script first, or name a committed run)")
+    try:
+        with open(res_path) as f:
+            exp = json.load(f).get("experiment")
+    except (OSError, ValueError, AttributeError) as e:
+        raise RunDirError(f"--rundir {str(rundir)!r}: unreadable results.json ({e})") from None
+    if exp != tob.HERE.name:
+        raise RunDirError(f"--rundir {str(rundir)!r} holds a run of {exp!r}, not "
+                          f"{tob.HERE.name!r}")
+    if not npz.is_file():
+        raise RunDirError(f"--rundir {str(rundir)!r}: no run.npz")
+
+
 def load_run(rundir: Path):
+    check_rundir(rundir)
     with open(rundir / "results.json") as f:
         res = json.load(f)
     arrays = dict(np.load(rundir / "run.npz"))
@@ -57,6 +82,13 @@ def final_params(arrays, variant, seed):
 
 
 # ---------------------------------------------------------------------------------------
+def procedure(res, cfg) -> str:
+    """A short name of how the run trained."""
+    if cfg.procedure == "online":
+        return f"online SGD, lr {cfg.lr:g}, the paper's procedure"
+    return f"{cfg.optimizer}, batch {cfg.batch}, lr {cfg.lr:g}"
+
+
 def plot_curves(res, cfg, out):
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
     restart_labelled = [False]
@@ -82,17 +114,19 @@ def plot_curves(res, cfg, out):
                             label="solved (paper's rule)" if (i == 0 and ax is axes[0]
                                                               and variant == "lstm") else None)
     axes[0].axhline(cfg.stop_error, color="gray", ls="--", lw=1)
-    axes[0].set_ylabel("mean training error E = 1/2 sum_k (y_k - d_k)^2")
+    axes[0].set_ylabel("mean training error E = sum_k (t_k - y_k)^2" if cfg.error == "sum"
+                       else "mean training error E = 1/2 sum_k (y_k - d_k)^2")
     axes[1].set_ylabel("fraction correct (every |y_k - d_k| < 0.3)")
     for ax in axes:
         ax.set_xscale("log")
         ax.set_xlabel("training sequences")
         ax.legend(loc="best", fontsize=8)
-    fig.suptitle(f"Training curves, task {cfg.task} ({len(records(res, 'lstm'))} seeds); "
-                 "star = paper's stop rule met")
+    fig.suptitle(f"Training curves, task {cfg.task}, {procedure(res, cfg)} "
+                 f"({len(records(res, 'lstm'))} seeds); star = paper's stop rule met")
     fig.tight_layout()
     fig.savefig(out / "training_curves.png", dpi=90)
     plt.close(fig)
+    return out / "training_curves.png"
 
 
 def plot_confusion(res, cfg, out):
@@ -118,6 +152,7 @@ def plot_confusion(res, cfg, out):
     fig.tight_layout()
     fig.savefig(out / "confusion.png", dpi=90)
     plt.close(fig)
+    return out / "confusion.png"
 
 
 def _example(res, arrays, cfg):
@@ -161,6 +196,7 @@ def plot_cell_states(res, arrays, cfg, out):
     fig.tight_layout()
     fig.savefig(out / "cell_states.png", dpi=80)
     plt.close(fig)
+    return out / "cell_states.png"
 
 
 def plot_input_gates(res, arrays, cfg, out):
@@ -178,25 +214,30 @@ def plot_input_gates(res, arrays, cfg, out):
         ax.set_title(names[i], fontsize=8, pad=10)
         ax.set_ylim(-0.02, 1.02)
         ax.tick_params(labelsize=7)
+    for ax in np.atleast_2d(axes)[-1]:
+        ax.set_xlabel("time step t", fontsize=8)
+    for ax in np.atleast_2d(axes)[:, 0]:
+        ax.set_ylabel("input gate y^in(t)", fontsize=8)
     np.ravel(axes)[0].legend(fontsize=6)
     fig.suptitle(f"LSTM seed {rec['seed']}: input-gate activations y^in(t) per block "
                  "(which block opens at which marker)", fontsize=10)
     fig.tight_layout()
     fig.savefig(out / "input_gates.png", dpi=85)
     plt.close(fig)
+    return out / "input_gates.png"
 
 
 def plot_sequences_to_solve(res, cfg, out):
     recs = records(res, "lstm")
     ref = res["paper_reference"]["sequences_to_solve_mean"]
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = plt.subplots(figsize=(7, 5))
     seeds = [r["seed"] for r in recs]
     vals = [r["sequences_to_solve"] for r in recs]
     solved = [(s, v) for s, v in zip(seeds, vals, strict=True) if v is not None]
     unsolved = [s for s, v in zip(seeds, vals, strict=True) if v is None]
     if solved:
         ax.bar([s for s, _ in solved], [v for _, v in solved], color="C0",
-               label=f"ours (Adam, batch {cfg.batch}, lr {cfg.lr:g}): solved")
+               label=f"ours ({procedure(res, cfg)}): solved")
         redo = [(r["seed"], r["restart_at"][-1]) for r in recs
                 if r["solved"] and r.get("restart_at")]
         if redo:                                  # the part spent on discarded attempts
@@ -208,14 +249,18 @@ def plot_sequences_to_solve(res, cfg, out):
         ax.bar(unsolved, [cfg.budget] * len(unsolved), color="none", edgecolor="C3",
                hatch="//", label="unsolved at the budget")
     ax.axhline(ref, color="k", ls="--", label=f"paper (online SGD): mean {ref:,}")
+    if cfg.procedure == "online" and solved:
+        mean = float(np.mean([v for _, v in solved]))
+        ax.axhline(mean, color="C1", ls="-.", label=f"our mean {mean:,.0f}")
     ax.set_xlabel("seed")
     ax.set_ylabel("training sequences until the paper's stop rule")
     ax.set_xticks(seeds)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
     ax.set_title(f"Sequences to solve, task {cfg.task}")
     fig.tight_layout()
     fig.savefig(out / "sequences_to_solve.png", dpi=90)
     plt.close(fig)
+    return out / "sequences_to_solve.png"
 
 
 def plot_lstm_vs_rnn(res, cfg, out):
@@ -244,24 +289,31 @@ def plot_lstm_vs_rnn(res, cfg, out):
     fig.tight_layout()
     fig.savefig(out / "lstm_vs_rnn.png", dpi=90)
     plt.close(fig)
+    return out / "lstm_vs_rnn.png"
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rundir", default=str(HERE), help="folder with results.json, run.npz")
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap.add_argument("--rundir", default=str(tob.DEFAULT_OUT),
+                    help="folder with results.json and run.npz")
     args = ap.parse_args(argv)
     rundir = Path(args.rundir)
-    res, arrays, cfg = load_run(rundir)
+    try:
+        res, arrays, cfg = load_run(rundir)
+    except RunDirError as e:
+        ap.exit(2, f"error: {e}\n")
     out = rundir / "viz"
     out.mkdir(parents=True, exist_ok=True)
-    plot_curves(res, cfg, out)
-    plot_confusion(res, cfg, out)
-    plot_lstm_vs_rnn(res, cfg, out)
+    wrote = [plot_curves(res, cfg, out), plot_confusion(res, cfg, out)]
+    if records(res, "rnn"):
+        wrote.append(plot_lstm_vs_rnn(res, cfg, out))
     if records(res, "lstm"):
-        plot_cell_states(res, arrays, cfg, out)
-        plot_input_gates(res, arrays, cfg, out)
-        plot_sequences_to_solve(res, cfg, out)
-    print(f"wrote {sorted(p.name for p in out.glob('*.png'))} to {out}")
+        wrote += [plot_cell_states(res, arrays, cfg, out),
+                  plot_input_gates(res, arrays, cfg, out),
+                  plot_sequences_to_solve(res, cfg, out)]
+    for path in wrote:
+        print(f"wrote {path}")
     return 0
 
 

@@ -106,7 +106,9 @@ def assert_same_record(a, b, path="record"):
         for i, (x, y) in enumerate(zip(a, b, strict=True)):
             assert_same_record(x, y, f"{path}[{i}]")
     elif isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        assert np.array_equal(np.asarray(a), np.asarray(b), equal_nan=True), f"{path}: differ"
+        x, y = np.asarray(a), np.asarray(b)
+        nan_ok = x.dtype.kind in "fc" and y.dtype.kind in "fc"
+        assert np.array_equal(x, y, equal_nan=nan_ok), f"{path}: differ"
     elif isinstance(a, float) and isinstance(b, float) and math.isnan(a):
         assert math.isnan(b), f"{path}: nan vs {b}"
     else:
@@ -137,8 +139,9 @@ def validate_results(res: dict, n_seeds: int | None = None) -> None:
     assert isinstance(res["summary"], dict) and res["summary"], "summary must be non-empty"
     assert res["preset"] in PRESET_NAMES, f"preset {res['preset']!r}"
     cmd = res["command"]
-    assert cmd[0] == "python" and cmd[1] == f"{res['experiment']}/" \
-        f"{res['experiment'].replace('-', '_')}.py", f"command must run from the repo root: {cmd}"
+    script = f"{res['experiment']}/{res['experiment'].replace('-', '_')}.py"
+    assert cmd[0] == "python" and cmd[1] in (script, "tools/merge_runs.py"), \
+        f"command must run from the repo root: {cmd}"
     for k in ("git_commit", "git_dirty"):
         assert k in res["env"], f"env lacks {k!r}"
     for variant, summ in res["summary"].items():
@@ -176,6 +179,15 @@ def run_script(path: Path, args: list[str], timeout: float = 120.0, cwd: Path | 
         [sys.executable, str(path), *args], capture_output=True, text=True,
         timeout=timeout, env=script_env(), cwd=str(cwd or ROOT),
     )
+
+
+def sigint_default() -> None:
+    """preexec_fn for a child that must react to Ctrl-C: a shell without job control starts
+    background commands with SIGINT ignored, and an ignored signal stays ignored across
+    exec (Python then never raises KeyboardInterrupt). Give the child the default back."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def process_group_members(pgid: int) -> list[int]:

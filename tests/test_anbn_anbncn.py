@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
-from helpers import ROOT, load_experiment, run_script
+from helpers import ROOT, load_experiment, run_script, script_env, sigint_default
 
 FOLDER = ROOT / "anbn-anbncn"
 M = load_experiment(FOLDER)
@@ -69,7 +74,7 @@ def test_make_strings_rejects_nonpositive_n():
 
 
 def test_training_set_is_every_short_string():
-    cfg = M.PRESETS["paper"]
+    cfg = M.PRESETS["modern"]
     tr = M.training_set(cfg, "anbmBmAn")
     assert sorted(zip(tr["n"].tolist(), tr["m"].tolist(), strict=True)) == \
         [(a, b) for a in range(1, 11) for b in range(1, 11)]
@@ -164,7 +169,8 @@ def test_restart0_is_plain():
 # ---------------------------------------------------------------------------------------
 def _hand_counter(language):
     """Peephole-LSTM weights set by hand: cell k adds +1 / -1 per symbol, gates saturated."""
-    B = 30.0  # saturating net input: sigmoid(30) = 1 - 9e-14, tanh(30) = 1.0
+    B = 50.0  # saturating net input: sigmoid(+-50) and tanh(+-50) are exactly 1.0 / 0.0
+    # (and -1.0) in float64, so each a adds exactly +1 and each b exactly -1
     ins, outs = M.INPUTS[language], M.OUTPUTS[language]
     H = M.CELLS[language]
     D, K = len(ins), len(outs)
@@ -210,7 +216,7 @@ def _hand_counter(language):
 @pytest.mark.parametrize("language", ["anbn", "anbncn"])
 def test_hand_built_counter_accepted_to_1000(language):
     params = _hand_counter(language)
-    cfg = M.PRESETS["paper"]
+    cfg = M.PRESETS["modern"]
     sweep = M.test_sweep(params, cfg, language)
     met = M.sweep_metrics(sweep["accepted"][0], language)
     assert met["e1"] == 1001 and met["total_accepted"] == 1000
@@ -262,12 +268,15 @@ def test_selection_uses_only_penalised_restarts_and_training_scores():
 # ---------------------------------------------------------------------------------------
 BAD = [
     ("n <= 0", ["--train-max-n", "0"]),
+    ("repeated seeds", ["--seeds", "1,1"]),
+    ("empty outdir", ["--outdir", ""]),
     ("test below training range", ["--test-max-n", "5"]),
     ("grid below training range", ["--grid-max", "3"]),
     ("empty languages", ["--languages", ""]),
     ("unknown language", ["--languages", "anbn,xyz"]),
     ("unknown model", ["--models", "gru"]),
     ("zero restarts", ["--restarts", "0"]),
+    ("dekf with restarts", ["--optimizer", "dekf", "--restarts", "3"]),
 ]
 
 
@@ -280,3 +289,268 @@ def test_cli_folder_bad_inputs(label, args, tmp_path):
     assert "Traceback" not in r.stderr
     assert len([ln for ln in r.stderr.splitlines() if "error:" in ln]) == 1, r.stderr
     assert not out.exists()
+
+
+def test_hand_counter_is_exact_and_accepted_to_10000():
+    """The phased evaluator on an exact counter: every n <= 10,000 accepted (float64)."""
+    params = _hand_counter("anbn")
+    pre = M.a_phase(params, "anbn", 60)
+    assert np.array_equal(pre["states"][0][:, 0, 0], np.arange(1.0, 61.0))  # +1 per a
+    assert M.first_failures(params, "anbn", 1, 10000)[0] == 10001
+
+
+def _leaky(language, leak):
+    """The hand counter with the down-count shortened by `leak` per symbol."""
+    params = _hand_counter(language)
+    H = M.CELLS[language]
+    ins = M.INPUTS[language]
+    params["W_x"][0, ins.index("b"), 3 * H] = -np.arctanh(1 - leak)  # g = -(1 - leak) on b
+    return params
+
+
+@pytest.mark.parametrize("language", ["anbn", "anbncn"])
+def test_phased_evaluator_equals_padded_evaluator(language):
+    """accept_counts (phase by phase) == accept (padded, every string from S) on nets that
+    accept some strings and reject others, for every model."""
+    leaks = [1e-3, 3e-2, 0.1, 0.3]
+    nets = [_leaky(language, x) for x in leaks]
+    params = {k: np.concatenate([n[k] for n in nets]) for k in nets[0]}
+    ns = np.arange(1, 70)
+    want = M.accept(params, M.make_strings(language, ns))
+    assert want.any() and not want.all()
+    np.testing.assert_array_equal(M.accept_counts(params, language, ns), want)
+    for model in ("no_peephole", "rnn"):
+        cfg = M.Config(languages=(language,), models=(model,), restarts=8, init_scale=2.0)
+        p = M.init_params(cfg, np.random.default_rng(11))
+        np.testing.assert_array_equal(M.accept_counts(p, language, ns[:30]),
+                                      M.accept(p, M.make_strings(language, ns[:30])))
+    # first_failures agrees with the first rejected n of a full sweep
+    acc = M.accept_counts(params, language, np.arange(1, 301))
+    first = np.where(acc.all(1), 301, np.argmin(acc, axis=1) + 1)
+    np.testing.assert_array_equal(M.first_failures(params, language, 1, 300), first)
+
+
+# ---------------------------------------------------------------------------------------
+# Truncated gradient: the full gradient with the peephole paths into s_c removed by hand
+# ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("language", ["anbn", "anbncn"])
+def test_truncated_gradient_is_full_gradient_with_peephole_paths_cut(language):
+    cfg = M.Config(languages=(language,), models=("peephole",), restarts=1,
+                   plain_first=False, train_max_n=3, sat_penalty=0.3, sat_start=0.0,
+                   gradient="truncated")
+    rng = np.random.default_rng(4)
+    params = M.init_params(cfg, rng)
+    batch = M.sample_batch(cfg, rng)
+    S = M.forward(params, batch["sym"])["s"].copy()  # the peepholes read these, held fixed
+
+    def cut_loss(p):
+        cache = M.forward(p, batch["sym"], peep_s=S)
+        L = M._loss_from_logits(cache["u"], batch["target"], batch["mask"])[0]
+        return L + M.saturation_penalty(cache, batch, cfg)
+
+    L, g = M.loss_and_grads(params, batch, cfg)
+    assert np.isclose(L, cut_loss(params), rtol=1e-12)
+    h = 1e-6
+    for k, v in params.items():
+        for idx in np.ndindex(v.shape):
+            old = v[idx]
+            v[idx] = old + h
+            up = cut_loss(params)
+            v[idx] = old - h
+            down = cut_loss(params)
+            v[idx] = old
+            num = (up - down) / (2 * h)
+            assert abs(g[k][idx] - num) <= 1e-6 * max(abs(num), abs(g[k][idx])) + 1e-9, k
+    _, full = M.loss_and_grads(params, batch, dataclasses.replace(cfg, gradient="full"))
+    assert not np.allclose(full["W_x"], g["W_x"])  # the cut paths carried error
+
+
+# ---------------------------------------------------------------------------------------
+# Every restart tested; selection never sees the test; checkpoints resume exactly
+# ---------------------------------------------------------------------------------------
+QUICK = dataclasses.replace(M.PRESETS["quick"], languages=("anbn",), models=("peephole",))
+
+
+def test_every_restart_is_tested_and_counted():
+    out = M.train_one(QUICK, "anbn", "peephole", 0)
+    plain, method = out["records"]
+    acc = out["arrays"]["accepted_all_runs"]  # (restarts, test_max_n)
+    P = QUICK.restarts
+    assert acc.shape == (P, QUICK.test_max_n)
+    assert plain["n_runs"] == 1 and method["n_runs"] == P - 1
+    assert method["run_e1"] == [M.sweep_metrics(acc[p], "anbn")["e1"] for p in range(1, P)]
+    assert method["runs_solved"] == int(acc[1:].all(axis=1).sum())
+    assert method["updates_total"] == (P - 1) * QUICK.updates
+    assert method["sequences_total"] == (P - 1) * QUICK.updates * QUICK.train_max_n
+
+
+def test_selection_never_sees_the_test(monkeypatch):
+    """The chosen restart is the same whatever the test sweep says."""
+    picks = []
+    for verdict in (True, False):
+        def fake(params, cfg, language, verdict=verdict):
+            P = params["W_x"].shape[0]
+            return {"accepted": np.full((P, cfg.test_max_n), verdict)}
+        monkeypatch.setattr(M, "test_sweep", fake)
+        picks.append(M.train_one(QUICK, "anbn", "peephole", 1)["records"][1]["restart"])
+    assert picks[0] == picks[1]
+
+
+def test_checkpoint_resume_is_bit_identical(tmp_path, monkeypatch):
+    cfg = dataclasses.replace(M.PRESETS["paper"], languages=("anbn",), updates=300,
+                              test_max_n=30, long_test_max_n=0, lr=1e-3,
+                              checkpoint_every_s=1e-9, log_every_s=1e9)
+    want = M.train_one(cfg, "anbn", "peephole", 3)
+    real = M.loss_and_grads
+    calls = {"n": 0}
+
+    def dying(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 137:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(M, "loss_and_grads", dying)
+    with pytest.raises(KeyboardInterrupt):
+        M.train_one(cfg, "anbn", "peephole", 3, ckpt_dir=tmp_path)
+    monkeypatch.setattr(M, "loss_and_grads", real)
+    assert list(tmp_path.glob("*.pkl"))
+    got = M.train_one(cfg, "anbn", "peephole", 3, ckpt_dir=tmp_path)
+    skip = ("wall", "cpu", "_per_s")
+    for a, b in zip(want["records"], got["records"], strict=True):
+        assert {k: v for k, v in a.items() if not any(w in k for w in skip)} == \
+            {k: v for k, v in b.items() if not any(w in k for w in skip)}
+    for k, v in want["arrays"]["params"].items():
+        np.testing.assert_array_equal(v, got["arrays"]["params"][k])
+
+
+def test_paper_preset_stops_when_the_training_set_is_accepted():
+    cfg = dataclasses.replace(M.PRESETS["paper"], languages=("anbn",), updates=20000,
+                              lr=0.05, momentum=0.9, test_max_n=30, long_test_max_n=0,
+                              checkpoint_every_s=0.0)
+    rec = M.train_one(cfg, "anbn", "peephole", 0)["records"]
+    assert len(rec) == 1 and rec[0]["variant"] == "anbn/peephole" and rec[0]["n_runs"] == 1
+    if rec[0]["train_accepted_all"]:
+        assert rec[0]["updates"] < 20000 and rec[0]["updates"] % cfg.train_max_n == 0
+
+
+# ---------------------------------------------------------------------------------------
+# Ctrl-C: a --jobs 2 run stops within 2 s, exit 130, nothing written, no worker left
+# ---------------------------------------------------------------------------------------
+def test_sigint_stops_a_parallel_run(tmp_path):
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, str(SCRIPT), "--seeds", "0-5", "--jobs", "2", "--outdir", str(out),
+         "--quiet", "--languages", "anbncn"], env=script_env(), cwd=ROOT,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        preexec_fn=sigint_default)
+    time.sleep(2.5)
+    t0 = time.perf_counter()
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=10)
+    assert time.perf_counter() - t0 < 2.0
+    assert proc.returncode == 130, err
+    assert len(err.strip().splitlines()) == 1, err
+    assert not (out / "results.json").exists() and not (out / "run.npz").exists()
+    time.sleep(0.2)
+    with pytest.raises(ProcessLookupError):
+        os.killpg(proc.pid, 0)  # no process of the group is left
+
+
+# ---------------------------------------------------------------------------------------
+# DEKF: forward-derivative Jacobian vs finite differences; DEKF step vs dense EKF step
+# ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("model", ["peephole", "no_peephole"])
+def test_dekf_jacobian_equals_finite_differences(model):
+    cfg = M.Config(languages=("anbncn",), models=(model,), restarts=1)
+    params = M.init_params(cfg, np.random.default_rng(0))
+    sym = M.make_strings("anbncn", [2])["sym"][:, 0]
+    lay, st = M.flat_layout(params), M.rtrl_init(params)
+    outs, Js = [], []
+    for x in sym:
+        o, J, st = M.rtrl_step(params, lay, st, int(x))
+        outs.append(o)
+        Js.append(J)
+    outs, Js = np.array(outs), np.array(Js)  # (T, K), (T, K, W)
+    theta = M.flatten(params)
+
+    def f(t):
+        return M.sigmoid(M.forward(M.unflatten(t, params), sym[:, None])["u"][:, 0, 0])
+
+    np.testing.assert_allclose(f(theta), outs, rtol=0, atol=1e-12)
+    h = 1e-6
+    for w in range(theta.size):
+        e = np.zeros_like(theta)
+        e[w] = h
+        num = (f(theta + e) - f(theta - e)) / (2 * h)
+        np.testing.assert_allclose(Js[:, :, w], num, rtol=1e-6, atol=1e-9)
+
+
+def test_dekf_step_equals_dense_ekf_step_with_block_diagonal_covariance():
+    cfg = M.Config(languages=("anbn",), models=("peephole",), restarts=1)
+    params = M.init_params(cfg, np.random.default_rng(1))
+    groups = M.dekf_groups(params)
+    W = M.flatten(params).size
+    assert sorted(np.concatenate(groups).tolist()) == list(range(W))  # a partition
+    assert len(groups) == 4 * M.CELLS["anbn"] + len(M.OUTPUTS["anbn"])  # one per unit
+    rng = np.random.default_rng(2)
+    Ps = []
+    for g in groups:
+        A = rng.normal(size=(g.size, g.size))
+        Ps.append(A @ A.T + np.eye(g.size))
+    dense = np.zeros((W, W))
+    for g, P in zip(groups, Ps, strict=True):
+        dense[np.ix_(g, g)] = P
+    lay, st = M.flat_layout(params), M.rtrl_init(params)
+    for x in (0, 1, 1):
+        _, J, st = M.rtrl_step(params, lay, st, x)
+    err = rng.normal(size=J.shape[0])
+    theta = M.flatten(params)
+    t1, P1 = M.dekf_update(theta.copy(), [P.copy() for P in Ps], groups, J, err, 3.0, 1e-4)
+    t2, P2 = M.ekf_update_dense(theta.copy(), dense, J, err, 3.0, 1e-4)
+    np.testing.assert_allclose(t1, t2, rtol=1e-12, atol=1e-14)
+    for g, P in zip(groups, P1, strict=True):
+        np.testing.assert_allclose(P, P2[np.ix_(g, g)], rtol=1e-12, atol=1e-14)
+    # with one group holding every weight, the DEKF is the dense EKF itself
+    t3, P3 = M.dekf_update(theta.copy(), [dense.copy()], [np.arange(W)], J, err, 3.0, 1e-4)
+    np.testing.assert_allclose(t3, t2, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(P3[0], P2, rtol=1e-12, atol=1e-14)
+
+
+def test_dekf_run_is_one_online_net():
+    cfg = dataclasses.replace(M.PRESETS["paper"], languages=("anbn",), optimizer="dekf",
+                              updates=200, test_max_n=30, long_test_max_n=0,
+                              checkpoint_every_s=0.0)
+    rec = M.train_one(cfg, "anbn", "peephole", 0)["records"]
+    assert len(rec) == 1 and rec[0]["n_runs"] == 1 and rec[0]["updates"] <= 200
+    assert rec[0]["sequences_seen"] == rec[0]["updates"]  # one string per update
+
+
+def test_readme_prose_numbers_match_results_json():
+    """The numbers quoted in 'What it demonstrates' come from the committed results.json."""
+    import json
+
+    res = json.loads((FOLDER / "results.json").read_text())
+    text = " ".join((FOLDER / "README.md").read_text().split())
+    s = res["summary"]
+    a, c = s["anbn/peephole"], s["anbncn/peephole"]
+    fails = sorted(v for v in a["e1_long"]["values"] if v <= 10000)
+    want = [
+        f"{a['solved']} of {a['n_seeds']} seeds' nets accept every n ≤ 1000, "
+        f"{a['solved_long']} of {a['n_seeds']} every n ≤ 10,000",
+        "first fail at " + ", ".join(f"{v:,}" for v in fails),
+        f"{a['runs_solved']} of {a['n_runs']} penalised restarts accept every n ≤ 1000, "
+        f"{a['runs_solved_long']} every n ≤ 10,000",
+        f"{c['solved']} of {c['n_seeds']} (the others fail at "
+        + ", ".join(str(v) for v in sorted((v for v in c["e1"]["values"] if v <= 1000),
+                                           reverse=True)),
+        f"{c['runs_solved']} of {c['n_runs']} restarts",
+        f"median e1 {M._fmt(c['e1_long']['median'])}), yet {c['runs_solved_long']} restarts",
+        f"0/10 on both (median e1 {M._fmt(s['anbn/peephole_plain']['e1']['median'])}, "
+        f"{M._fmt(s['anbncn/peephole_plain']['e1']['median'])})",
+        f"({s['anbn/no_peephole']['runs_solved']} of 150 runs) and 0/10 "
+        f"({s['anbncn/no_peephole']['runs_solved']} of 150)",
+        f"**{res['wallclock_s']:.0f} s ({res['wallclock_s'] / 60:.1f} min) wall**",
+    ]
+    for w in want:
+        assert w in text, w

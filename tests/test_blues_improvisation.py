@@ -40,7 +40,7 @@ def test_progression_and_voicings():
 
 
 def test_melody_generator():
-    cfg = replace(m.PRESETS["paper"], experiment="melody")
+    cfg = replace(m.PRESETS["modern"], experiment="melody")
     corpus = m.make_corpus(cfg)
     assert corpus["train"].shape == (cfg.n_train_choruses, 96, 25)
     assert corpus["heldout"].shape == (cfg.n_heldout_choruses, 96, 25)
@@ -106,13 +106,13 @@ def test_no_melody_to_chord_path(model):
 
 def test_weight_counts_similar():
     for exp in ("chords", "melody"):
-        n_l = m.count_weights(replace(m.PRESETS["paper"], experiment=exp, model="lstm"))
-        n_r = m.count_weights(replace(m.PRESETS["paper"], experiment=exp, model="rnn"))
+        n_l = m.count_weights(replace(m.PRESETS["modern"], experiment=exp, model="lstm"))
+        n_r = m.count_weights(replace(m.PRESETS["modern"], experiment=exp, model="rnn"))
         assert abs(n_r - n_l) / n_l < 0.1, (exp, n_l, n_r)
 
 
 def test_gates_shared_inside_a_block():
-    cfg = replace(m.PRESETS["paper"], experiment="melody", model="lstm")
+    cfg = replace(m.PRESETS["modern"], experiment="melody", model="lstm")
     lay = m.layout(cfg)
     nb, cpb, nh = lay["n_blocks"], lay["cells_per_block"], lay["n_hidden"]
     assert nh == nb * cpb and lay["n_cols"] == nh + 3 * nb
@@ -163,7 +163,7 @@ def test_free_run_alignment_with_oracle():
 
 
 def test_melody_metrics_on_corpus():
-    cfg = replace(m.PRESETS["paper"], experiment="melody")
+    cfg = replace(m.PRESETS["modern"], experiment="melody")
     corpus = m.make_corpus(cfg)
     bars = m.corpus_bars(corpus["train"])
     tr = corpus["train"].reshape(-1, 25).astype(np.uint8)
@@ -353,27 +353,142 @@ def test_restart_really_reinitialises_and_counts_every_update(monkeypatch):
         assert list(np.array(two["curves"][key])[att == 1]) == fresh["curves"][key]
 
 
-def test_validation_never_sees_the_evaluation_data(monkeypatch):
-    cfg = replace(_restart_cfg(), experiment="melody", attempts=2, free_choruses=3)
+def _spy_free_runs(monkeypatch):
     calls = []
     orig = m.free_run_k
 
     def spy(P, c, seed_roll, n, uniforms, **kw):
-        calls.append((np.array(seed_roll), n, np.array(uniforms)))
-        return orig(P, c, seed_roll, n, uniforms, **kw)
+        out = orig(P, c, seed_roll, n, uniforms, **kw)
+        calls.append({"seed_roll": np.array(seed_roll), "n": n, "uniforms": np.array(uniforms),
+                      "frames": out[0], "phase": kw.get("phase", 0)})
+        return out
 
     monkeypatch.setattr(m, "free_run_k", spy)
+    return calls
+
+
+def test_validation_never_sees_the_evaluation_data(monkeypatch):
+    cfg = replace(_restart_cfg(), experiment="melody", attempts=2, free_choruses=3)
+    calls = _spy_free_runs(monkeypatch)
     m.train_seeds(cfg, [4])
     corpus = m.make_corpus(cfg)
-    val = [c for c in calls if c[1] == cfg.val_choruses]
-    ev = [c for c in calls if c[1] == cfg.free_choruses and np.array_equal(
-        c[0], corpus["heldout"][0])]
+    val = [c for c in calls if c["n"] == cfg.val_choruses]
+    ev = [c for c in calls if c["n"] == cfg.free_choruses and np.array_equal(
+        c["seed_roll"], corpus["heldout"][0])]
     assert len(val) == 4 and len(ev) == 1
-    for roll, _, uni in val:
-        assert np.array_equal(roll, corpus["train"][0])
-        assert not any(np.array_equal(roll, h) for h in corpus["heldout"])
-        n = min(uni.shape[1], ev[0][2].shape[1])
-        assert not np.any(uni[:, :n] == ev[0][2][:, :n]), "separate random streams"
+    train_frames = {f.tobytes() for f in corpus["train"].reshape(-1, 25)}
+    for c in val:
+        assert np.array_equal(c["seed_roll"], m.validation_seed_roll(cfg, corpus))
+        assert all(f.tobytes() in train_frames for f in c["seed_roll"]), "training frames"
+        assert not any(np.array_equal(c["seed_roll"], h) for h in corpus["heldout"])
+        n = min(c["uniforms"].shape[1], ev[0]["uniforms"].shape[1])
+        assert not np.any(c["uniforms"][:, :n] == ev[0]["uniforms"][:, :n]), \
+            "separate random streams"
+
+
+@pytest.mark.parametrize("preset", ["modern", "quick"])
+def test_validation_shares_no_chord_path_with_the_test(monkeypatch, preset):
+    """The chord blocks see only chord frames and start from the zero state, so two runs
+    share a chord path exactly when their chord frames agree from the first step on. The
+    validation runs' actual chord frames differ from the test run's at step 0 (and so at
+    every prefix), for every attempt and evaluation point."""
+    cfg = replace(_restart_cfg(), experiment="melody", attempts=2, free_choruses=3,
+                  val_phase=m.PRESETS[preset].val_phase)
+    assert m.validation_disjoint_from_test(cfg)
+    calls = _spy_free_runs(monkeypatch)
+    m.train_seeds(cfg, [4])
+    val = [c for c in calls if c["n"] == cfg.val_choruses]
+    test = [c for c in calls if c["n"] == cfg.free_choruses and c["phase"] == 0]
+    assert val and len(test) == 1 and all(c["phase"] == cfg.val_phase for c in val)
+    tf = test[0]["frames"][:, :, :12]
+    for c in val:
+        vf = c["frames"][:, :, :12]
+        played = min(vf.shape[1], tf.shape[1])
+        for a in vf:
+            for b in tf:
+                differ = np.any(a[:played] != b[:played], axis=1)
+                assert differ[0], "validation and test chord paths start alike"
+                assert np.all(np.cumsum(differ) > 0), "some chord history coincides"
+    # and the flag the run records; a validation from bar 1 (or bar 7: C7 again) is not
+    assert not m.validation_disjoint_from_test(replace(cfg, val_phase=0))
+    assert not m.validation_disjoint_from_test(replace(cfg, val_phase=48))
+
+
+def test_validation_scores_against_its_own_phase():
+    cfg = replace(m.PRESETS["quick"], experiment="melody")
+    corpus = m.make_corpus(cfg)
+    stream = corpus_stream(cfg, 4)[cfg.val_phase:cfg.val_phase + 96 * 3]
+    assert np.all(m.chord_correctness(stream, 96, cfg.val_phase) == 1.0)
+    assert not np.any(m.chord_correctness(stream, 96, 0) == 1.0)
+    assert np.array_equal(m.validation_seed_roll(cfg, corpus), corpus_stream(cfg, 2)[
+        cfg.val_phase:cfg.val_phase + 96])
+
+
+def test_every_attempt_is_tested_like_the_kept_one():
+    cfg = replace(_restart_cfg(), attempts=3)
+    recs = m.train_seeds(cfg, [0, 1])
+    for r in recs:
+        assert r["attempts_used"] == len(r["attempts"]) == 3
+        kept = [a for a in r["attempts"] if a["attempt"] == r["kept_attempt"]]
+        assert len(kept) == 1
+        assert kept[0]["correct_choruses"] == r["metrics"]["correct_choruses"]
+        assert kept[0]["solved"] == r["metrics"]["solved"]
+        assert sum(a["updates"] for a in r["attempts"]) == r["updates"]
+    for r in recs:
+        r.pop("artifacts")
+    res = m.finalize_results({"seeds": recs, "config": {}})
+    s = res["summary"]["chords/lstm"]
+    assert s["n_runs"] == 6 and s["n_seeds"] == 2
+    assert s["runs_solved"] == sum(a["solved"] for r in recs for a in r["attempts"])
+    assert s["updates_total"] == sum(r["updates"] for r in recs)
+
+
+def test_rnn_row_gets_its_own_rate_and_one_attempt():
+    cfg = m.PRESETS["modern"]
+    for exp, budget in (("chords", cfg.rnn_updates_chords), ("melody", cfg.rnn_updates_melody)):
+        r = m.row_config(cfg, exp, "rnn")
+        assert r.model == "rnn" and r.attempts == 1 and r.updates == budget > 0
+        assert r.lr == cfg.rnn_lr
+        lstm = m.row_config(cfg, exp, "lstm")
+        assert lstm.attempts == cfg.attempts and lstm.lr == cfg.lr
+        small = m.row_config(cfg, exp, "lstm_paper_size")
+        assert (small.chord_blocks, small.melody_blocks) == (cfg.paper_chord_blocks,
+                                                             cfg.paper_melody_blocks)
+        assert m.variant_name(small) == f"{exp}/lstm_paper_size"
+        assert small.attempts == lstm.attempts and small.updates == lstm.updates
+
+
+def test_melody_criterion_needs_a_melody_that_follows_the_chords():
+    cfg = replace(m.PRESETS["modern"], experiment="melody")
+    ref = m.melody_reference(cfg)
+    corpus = m.make_corpus(cfg)
+    train = corpus["train"].astype(np.uint8)
+    # every 10-chorus stretch of the training corpus passes (96 frames of lead-in)
+    for a in range(len(train) - 10 + 1):
+        frames = train[a:a + 11].reshape(-1, 25) if a + 11 <= len(train) else None
+        if frames is not None:
+            assert m.melody_criterion(frames, ref, start=96, n=10)["melody_solved"]
+    frames = train[:21].reshape(-1, 25)
+    # the right chords with a melody that ignores them fail: one note held throughout
+    # (C, a tone of C7 and F7), and the corpus's melody moved by half a chorus
+    held = frames.copy()
+    held[:, 12:] = 0
+    held[:, 12] = 1
+    r = m.melody_criterion(held, ref)
+    assert not r["melody_solved"] and r["chord_following_first10"] == pytest.approx(0)
+    moved = frames.copy()
+    moved[:, 12:] = np.roll(frames[:, 12:], 48, axis=0)
+    assert not m.melody_criterion(moved, ref)["melody_solved"]
+    # too few notes per bar fails even with chord tones: each bar's first note held
+    slow = frames.copy()
+    notes = m.melody_notes(frames)
+    slow[:, 12:] = 0
+    slow[np.arange(len(frames)), 12 + np.repeat(notes[::8], 8)] = 1
+    assert m.melody_criterion(slow, ref)["notes_per_bar_first10"] == pytest.approx(1.0, abs=0.3)
+    assert not m.melody_criterion(slow, ref)["melody_solved"]
+    # the held-out corpus (never used for the reference) passes
+    held_out = np.concatenate([corpus["heldout"]] * 3).astype(np.uint8).reshape(-1, 25)
+    assert m.melody_criterion(held_out, ref)["melody_solved"]
 
 
 def test_validation_early_end_changes_no_score():
@@ -410,3 +525,240 @@ def test_float32_training_kernel_matches_float64():
         assert g32[k].dtype == np.float32
         scale = np.abs(g64[k]).max()
         np.testing.assert_allclose(g32[k], g64[k], rtol=0, atol=1e-4 * scale)
+
+
+# ---------------------------------------------------------------------------------------
+# Audio: notes sustain for their length; no silent stretch inside the piece
+# ---------------------------------------------------------------------------------------
+def test_wav_sustains_held_notes():
+    cfg = replace(m.PRESETS["quick"], experiment="melody")
+    for frames in (corpus_stream(cfg, 2), corpus_stream(replace(cfg, experiment="chords"), 2)):
+        pcm = m.synthesize(frames)
+        db = m.window_dbfs(pcm)
+        assert len(db) == 2 * 96 * 5  # 50-ms windows in 48 s
+        assert db.min() > -50, f"a 50-ms window at {db.argmin() * 0.05:.2f} s is silent"
+    # a chord held for 4 bars (8 s) keeps its level: the last second within 3 dB of the
+    # second after the attack
+    chords = corpus_stream(replace(cfg, experiment="chords"), 1)
+    db = m.window_dbfs(m.synthesize(chords[:32]))
+    assert db[-20:-1].mean() > db[1:20].mean() - 3
+
+
+# ---------------------------------------------------------------------------------------
+# CLI and results contract specific to this folder
+# ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("label,args", [("repeated seeds", ["--seeds", "1,2,1"]),
+                                        ("empty outdir", ["--outdir", ""])])
+def test_cli_refuses(label, args, tmp_path):
+    r = run_script(FOLDER / "blues_improvisation.py",
+                   ["--preset", "quick", "--quiet", *args], timeout=60, cwd=tmp_path)
+    assert r.returncode == 2, (label, r.stderr)
+    assert "Traceback" not in r.stderr
+    assert len([ln for ln in r.stderr.splitlines() if "error:" in ln]) == 1
+    assert not any(tmp_path.iterdir())
+
+
+def test_seed_parser():
+    assert m.parse_seeds("3") == [3]
+    assert m.parse_seeds("0-3") == [0, 1, 2, 3]
+    assert m.parse_seeds("0,2,5") == [0, 2, 5]
+
+
+def test_help_has_one_default_per_flag():
+    text = m.build_parser().format_help()
+    assert "(default: None)" not in text
+    flat = " ".join(text.replace("-\n", "-").split()).replace("- ", "-")
+    assert "runs/blues-improvisation/ at the repo root" in flat
+    for block in text.split("\n  --")[1:]:
+        assert block.count("(default") <= 1, block
+
+
+def test_tables_and_overview_from_a_run(tmp_path):
+    out = tmp_path / "run"
+    assert m.main(["--preset", "quick", "--seeds", "0-1", "--jobs", "1", "--outdir",
+                   str(out), "--quiet", "--experiment", "chords"]) == 0
+    import json
+
+    res = json.loads((out / "results.json").read_text())
+    assert res["command"] == ["python", "blues-improvisation/blues_improvisation.py",
+                              "--preset", "quick", "--seeds", "0-1", "--jobs", "1",
+                              "--outdir", str(out), "--quiet", "--experiment", "chords"]
+    assert res["config"]["validation_disjoint_from_test"] is True
+    assert {"git_commit", "git_dirty"} <= set(res["env"])
+    assert "not run" in m.results_table(res) and "not run" in m.headline(res)
+    paper = {"paper": res}
+    assert m.headline(res).count("not run") == 2  # this run has no melody rows
+    assert m.headline(res, paper).count("not run") == 1
+    assert "not run" not in m.results_table(res, paper)
+    for row in m.overview(res, paper) + m.overview(res):
+        for k in ("paper", "ours_paper", "ours_modern"):
+            assert row[k] is None or 0.0 <= row[k] <= 1.0
+    again = m.finalize_results(json.loads(json.dumps(res)) | {"seeds": res["seeds"][::-1]})
+    assert again["summary"] == res["summary"] and again["seeds"] == res["seeds"]
+
+
+# ---------------------------------------------------------------------------------------
+# Prose that quotes results: checked against the files it quotes
+# ---------------------------------------------------------------------------------------
+def _json(path):
+    import json
+
+    return json.loads(path.read_text())
+
+
+def test_side_run_prose_matches_its_results():
+    import json
+    import re
+
+    side = FOLDER / "side_runs"
+    # the 8-block headline's attempts (capacity study's motivation)
+    old = _json(side / "earlier_headlines" / "attempts_8_blocks" / "results.json")
+    counts = {v: (sum(r["metrics"]["solved"] for r in old["seeds"] if r["variant"] == v),
+                  sum(r["attempts_used"] for r in old["seeds"] if r["variant"] == v))
+              for v in ("chords/lstm", "melody/lstm")}
+    (sc, ac), (sm, am) = counts["chords/lstm"], counts["melody/lstm"]
+    text = (side / "capacity" / "README.md").read_text()
+    assert f"{sc} of {ac} and {sm} of {am} training attempts" in text
+    table = (side / "earlier_headlines" / "README.md").read_text()
+    assert f"{sc}/10 ({sc} of {ac} attempts) | {sm}/10 ({sm} of {am} attempts)" in table
+    for sub, wall in (("single_run_8_blocks", 348), ("attempts_8_blocks", 665),
+                      ("attempts_16_blocks", 431)):
+        res = _json(side / "earlier_headlines" / sub / "results.json")
+        assert round(res["wallclock_s"]) == wall and f"| {wall} s |" in table
+    # the RNN learning-rate sweep: table rows and the rule's choice
+    lines = [json.loads(ln) for ln in (side / "rnn_lr" / "results.jsonl").read_text()
+             .splitlines()]
+    by = {(d["experiment"], d["lr"]): d for d in lines}
+    rnn = (side / "rnn_lr" / "README.md").read_text()
+    sums = {}
+    for lr in (3e-3, 1e-2, 3e-2, 1e-1):
+        c, mel = by[("chords", lr)], by[("melody", lr)]
+        sums[lr] = c["median_final_train_loss"] + mel["median_final_train_loss"]
+        row = (f"{c['median_final_train_loss']:.4f}", f"{sum(c['solved'])}/5",
+               f"{mel['median_final_train_loss']:.4f}", f"{sum(mel['solved'])}/5",
+               f"{sums[lr]:.4f}")
+        for cell in row:
+            assert re.search(rf"\|\s*\**{re.escape(cell)}\**\s*\|", rnn), (lr, cell)
+    assert min(sums, key=lambda k: (sums[k], k)) == m.PRESETS["modern"].rnn_lr
+
+
+def test_readme_prose_matches_results():
+    import re
+
+    res = _json(FOLDER / "results.json")
+    summ = res["summary"]
+    text = (FOLDER / "README.md").read_text()
+    text = " ".join(text.split())
+    claims = re.findall(r"`([a-z]+/[a-z_]+)` (\d+)/(\d+) seeds \((\d+) of (\d+) attempts\)",
+                        text)
+    assert len(claims) == 6, claims
+    for v, solved, n, runs_solved, n_runs in claims:
+        s = summ[v]
+        assert (s["solved"], s["n_seeds"], s["runs_solved"], s["n_runs"]) == tuple(
+            map(int, (solved, n, runs_solved, n_runs))), v
+    c, mel = summ["chords/lstm"], summ["melody/lstm"]
+    assert (f"Updates over all attempts: {c['updates_total']:,} and {mel['updates_total']:,} "
+            f"(median per seed {c['updates']['median']:,.0f} and "
+            f"{mel['updates']['median']:,.0f})") in text
+    for v in ("chords/lstm", "melody/lstm"):
+        assert summ[v]["correct_first10"]["min"] == summ[v]["correct_last10"]["min"] == 10
+    assert "10/10 in the first and the last ten" in text
+    small = {summ[f"{e}/lstm_paper_size"]["updates_total"] for e in ("chords", "melody")}
+    assert small == {180000} and "180,000 updates each row" in text
+    assert all(summ[v]["melody_solved"] == 0 for v in summ if v.startswith("melody"))
+    assert "No row passes the melody criterion (0/10 each)" in text
+
+    def med(k):
+        return mel[k]["median"]
+
+    ref = res["melody_reference"]
+    assert (f"(median {med('strong_beat_chord_tone_rate_first10'):.3f} / "
+            f"{med('strong_beat_chord_tone_rate_last10'):.3f} in the first / last 10 choruses; "
+            f"corpus at least {ref['strong_beat_chord_tone_rate_min']:.3f})") in text
+    assert (f"({med('chord_following_first10'):.3f} / {med('chord_following_last10'):.3f}; "
+            f"corpus at least {ref['chord_following_min']:.3f})") in text
+    lo, hi = ref["notes_per_bar_range"]
+    assert (f"play {med('notes_per_bar_first10'):.2f} / {med('notes_per_bar_last10'):.2f} "
+            f"notes per bar, under the corpus's {lo:.2f}–{hi:.2f}") in text
+    assert f"{100 * med('novelty'):.1f} % of their bars are not training bars" in text
+    assert (f"The headline took {res['wallclock_s']:.0f} s on 2 cores "
+            f"({res['cpu_time_s']:.0f} CPU-seconds;") in text
+    for v in summ:
+        wall = next(r["wall_s_stacked_group"] for r in res["seeds"] if r["variant"] == v)
+        assert f"{v} {wall:.0f} s" in text, v
+    cfg = res["config"]
+    assert f"one attempt of {cfg['rnn_updates_chords']:,} / {cfg['rnn_updates_melody']:,}" \
+        in text
+    assert res["config"]["validation_disjoint_from_test"] is True
+    assert res["env"]["git_dirty"] is False and res["preset"] == "modern"
+
+
+def test_committed_wav_never_falls_silent():
+    with wave.open(str(FOLDER / "blues_improvisation.wav")) as w:
+        pcm = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
+    assert m.window_dbfs(pcm).min() > -50
+
+
+def test_checkpoint_resume_is_bit_identical(tmp_path):
+    from helpers import assert_same_record
+
+    cfg = m.row_config(replace(m.PRESETS["quick"], attempts=3), "melody", "lstm")
+    ref = m.train_seeds(cfg, [0, 1])
+    ck = tmp_path / "ck.pkl"
+    with pytest.raises(KeyboardInterrupt):
+        m.train_seeds(cfg, [0, 1], checkpoint=ck, checkpoint_every=0, _stop_after=3)
+    assert ck.is_file()
+    with pytest.raises(ValueError):  # another run's checkpoint is refused
+        m.train_seeds(replace(cfg, lr=0.5), [0, 1], checkpoint=ck)
+    res = m.train_seeds(cfg, [0, 1], checkpoint=ck, checkpoint_every=0)
+    for a, b in zip(ref, res, strict=True):
+        aa, bb = a.pop("artifacts"), b.pop("artifacts")
+        assert_same_record(a, b)
+        assert aa.keys() == bb.keys() and all(np.array_equal(aa[k], bb[k]) for k in aa)
+
+
+def test_cli_checkpoints_are_removed_when_the_run_completes(tmp_path):
+    out = tmp_path / "run"
+    assert m.main(["--preset", "quick", "--seeds", "0", "--jobs", "1", "--outdir", str(out),
+                   "--quiet", "--experiment", "chords", "--checkpoint-every", "0.001"]) == 0
+    assert (out / "results.json").is_file() and not (out / "checkpoints").exists()
+
+
+def test_readme_paper_cost_matches_the_partial_run():
+    import pickle
+
+    cks = sorted((FOLDER / "paper" / "checkpoints").glob("*.pkl"))
+    if not cks:
+        pytest.skip("no partial paper run committed")
+    ms = {}
+    for p in cks:
+        with open(p, "rb") as f:
+            ck = pickle.load(f)
+        assert ck["config"]["optimizer"] == "sgd" and ck["config"]["batch"] == 1
+        ms[p.stem] = 1000 * ck["spent"]["cpu_s"] / int(ck["loop"]["total"].sum())
+        cap = ck["config"]["updates"] * len(ck["seeds"])  # updates of a row, at most
+    text = " ".join((FOLDER / "README.md").read_text().split())
+    assert (f"It costs {ms['chords_lstm']:.2f} / {ms['melody_lstm']:.2f} ms CPU per net-update "
+            f"(chords / melody LSTM), {ms['chords_rnn']:.2f} / {ms['melody_rnn']:.2f} (RNN)") \
+        in text
+    total = sum(ms.values()) * cap / 1000
+    assert f"at most ~{round(total, -3):,.0f} CPU-seconds" in text
+
+
+def test_partial_paper_run_table_matches_its_checkpoints():
+    import pickle
+
+    cks = sorted((FOLDER / "paper" / "checkpoints").glob("*.pkl"))
+    if not cks:
+        pytest.skip("no partial paper run committed")
+    text = (FOLDER / "paper" / "README.md").read_text()
+    for p in cks:
+        with open(p, "rb") as f:
+            ck = pickle.load(f)
+        total = ck["loop"]["total"]
+        assert len(set(total.tolist())) == 1  # every net of a row at the same count
+        cpu = ck["spent"]["cpu_s"]
+        row = (f"| {int(total[0]):,} | {cpu:.1f} | "
+               f"{1000 * cpu / int(total.sum()):.2f} |")
+        assert row in text, (p.stem, row)
+        assert max(max(c["val_correct"] or [0]) for c in ck["loop"]["curves"]) == 0

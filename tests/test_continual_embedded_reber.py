@@ -567,7 +567,7 @@ def test_paper_cli_resumes_from_its_checkpoint(tmp_path):
     import sys
     import time
 
-    from helpers import script_env
+    from helpers import script_env, sigint_default
     args = ["--preset", "paper", "--seeds", "0-1", "--jobs", "1", "--variants",
             "forget,no_forget", "--max-symbols", "12000", "--max-streams", "20000",
             "--test-len", "300", "--checkpoint-every", "0.1", "--quiet"]
@@ -578,7 +578,8 @@ def test_paper_cli_resumes_from_its_checkpoint(tmp_path):
     out = tmp_path / "b"
     proc = subprocess.Popen([sys.executable, script, *args, "--outdir", str(out)],
                             cwd=str(ROOT), env=script_env(), start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=sigint_default)
     t0 = time.time()
     while not (out / "checkpoint_1of1.pkl").exists() and proc.poll() is None:
         assert time.time() - t0 < 60

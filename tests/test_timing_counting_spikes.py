@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -122,7 +126,7 @@ def test_peephole_wiring():
 
 def test_no_peephole_and_no_forget_masks():
     rng = np.random.default_rng(4)
-    cfg = _cfg("pfg_cos_F10")
+    cfg = _cfg("pfg_cos_F10", inits=("counter",))
     p = M.init_params(cfg, rng)
     p["P"][:] = 5.0                                     # would matter if wired
     st = M.new_streams(M.parse_task("pfg_cos_F10"), 3, 1)
@@ -157,7 +161,7 @@ def counter_net(F: int) -> dict:
 def test_evaluator_accepts_hand_set_counter(F):
     task = M.parse_task(f"gts_F{F}")
     cfg = _cfg(task.name, variants=("peephole",))
-    r = M.run_stream(counter_net(F), np.array([0]), cfg, task, 1000, np.random.default_rng(0))
+    r = M.run_stream(counter_net(F), np.array([0]), cfg, task, 1000, [np.random.default_rng(0)])
     assert r["steps"] >= 1000 * F and r["max_err"][0] < 0.1 and r["first_err"][0] == -1
 
 
@@ -165,7 +169,7 @@ def test_evaluator_rejects_constant_net():
     task = M.parse_task("gts_F10")
     cfg = _cfg(task.name, variants=("peephole",))
     p = {"W": np.zeros((1, 4, 3)), "P": np.zeros((1, 3)), "V": np.array([[0.0, -3.0]])}
-    r = M.run_stream(p, np.array([0]), cfg, task, 1000, np.random.default_rng(0))
+    r = M.run_stream(p, np.array([0]), cfg, task, 1000, [np.random.default_rng(0)])
     assert r["max_err"][0] > 0.9 and r["first_err"][0] == 10
 
 
@@ -213,12 +217,13 @@ def test_state_ref_scales_only_state_reading_weights():
     """state_ref scales the random part of the weights that read s or y^c by min(1, ref/F):
     nothing changes at F <= ref; at F = 50 exactly those weights shrink by 10/50."""
     def init(task, ref):
-        cfg = dataclasses.replace(_cfg(task), restarts=3, state_ref=ref)
+        cfg = dataclasses.replace(_cfg(task), restarts=3, state_ref=ref, inits=("counter",))
         return M.init_params(cfg, np.random.default_rng(7), M.parse_task(task))
     for k in ("W", "P", "V"):                                   # F = 10: bitwise unchanged
         assert np.array_equal(init("gts_F10", 10.0)[k], init("gts_F10", 0.0)[k])
     a, b = init("gts_F50", 0.0), init("gts_F50", 10.0)
-    pp = M.net_layout(dataclasses.replace(_cfg("gts_F50"), restarts=3)) == 0   # peephole nets
+    pp = M.net_layout(dataclasses.replace(_cfg("gts_F50"), restarts=3,
+                                          inits=("counter",))) == 0   # peephole nets
     assert np.allclose(b["V"][:, 0], 0.2 * a["V"][:, 0]) and np.array_equal(b["V"][:, 1],
                                                                            a["V"][:, 1])
     assert np.array_equal(b["W"][:, :, [0, 2]], a["W"][:, :, [0, 2]])   # input, biases kept
@@ -229,3 +234,261 @@ def test_state_ref_scales_only_state_reading_weights():
     assert np.allclose(np.abs(a["P"][pp][:, 2] - r_out), 5.0)
     assert np.allclose(b["P"][pp][:, 0], 0.2 * a["P"][pp][:, 0])
     assert np.allclose(b["P"][pp][:, 1] + 20.0, 0.2 * (a["P"][pp][:, 1] + 20.0))
+
+
+# ---------------------------------------------------------------------------------------
+# Random stream restarts (restart_life): a restart is one step's event, not a latch
+# ---------------------------------------------------------------------------------------
+def _random_restart_keep(task, life, L, n_streams, seed=0):
+    cfg = dataclasses.replace(_cfg(task, variants=("peephole",), inits=("counter",)),
+                              terminate=False, restart_life=life, streams=n_streams)
+    t = M.parse_task(task)
+    rng = np.random.default_rng(seed)
+    st = M.new_streams(t, 1, n_streams)
+    batch = M.make_batch(cfg, t, np.array([0]), st, rng, L)
+    return M.forward(M.init_params(cfg, rng, t), batch, cfg)[1]["keep"]
+
+
+def test_random_restarts_have_the_documented_mean_life():
+    """restart_life = 2 periods of F = 5: a restart at each step with p = 1/10, so the mean
+    stream life is 10 steps (the latch bug restarted every step after the first)."""
+    keep = _random_restart_keep("pfg_cos_F5", 2.0, 4000, 50)
+    frac = 1.0 - keep.mean()                         # restarted steps / all steps
+    assert abs(frac - 0.1) < 0.01, frac
+    assert keep[-100:].mean() > 0.8                  # streams keep living to the end
+
+
+def test_gradcheck_cases_restart():
+    """The stream-restarts gradient-check cases restart a few times within their chunk and
+    continue in between (both sides of the keep-mask cut are checked)."""
+    for name, cfg in M.GRADCHECK_CASES:
+        batch = M.sample_batch(cfg, np.random.default_rng(1234))
+        keep = M.forward(M.init_params(cfg, np.random.default_rng(1)), batch, cfg)[1]["keep"]
+        n_restarts = (keep == 0).sum()
+        if name.endswith("no-restarts"):
+            assert n_restarts == 0, name
+        else:
+            assert 0.1 < (keep == 0).mean() < 0.5, (name, (keep == 0).mean())
+            assert ((keep == 0).sum(axis=0) >= 1).mean() > 0.8, name   # most streams restart
+
+
+# ---------------------------------------------------------------------------------------
+# The paper's initialisation rows
+# ---------------------------------------------------------------------------------------
+def test_paper_init_rows():
+    cfg = dataclasses.replace(_cfg("gts_F10"), restarts=4)
+    both = M.init_params(cfg, np.random.default_rng(2), M.parse_task("gts_F10"))
+    only = M.init_params(dataclasses.replace(cfg, inits=("counter",)), np.random.default_rng(2),
+                         M.parse_task("gts_F10"))
+    rows = M.rows_of(cfg)
+    assert [M.row_name(v, i) for v, i in rows][3:] == [
+        "peephole_paper_init", "no_peephole_paper_init", "no_forget_paper_init"]
+    n = 3 * 4                                          # counter rows come first, unchanged
+    for k in both:
+        assert np.array_equal(both[k][:n], only[k])
+    W, P, V = both["W"][n:], both["P"][n:], both["V"][n:]
+    assert np.abs(P).max() <= 0.1 and np.abs(V).max() <= 0.1
+    assert np.abs(W[:, :, :2]).max() <= 0.1 and np.abs(W[:, M.C, 2]).max() <= 0.1
+    assert np.abs(W[:, M.IN, 2]).max() <= 0.1                       # input gate bias 0
+    assert np.abs(W[:4, M.FG, 2] + 2.0).max() <= 0.1                # forget gate bias -2
+    assert np.abs(W[:, M.OUT, 2] - 2.0).max() <= 0.1                # output gate bias +2
+    assert np.all(W[8:, M.FG] == 0) and np.all(P[8:, 1] == 0)       # no_forget: none
+    assert M.split_row("no_forget_paper_init") == ("no_forget", "paper")
+    assert M.split_row("no_forget") == ("no_forget", "counter")
+
+
+# ---------------------------------------------------------------------------------------
+# Selection never sees the test; every restart is tested
+# ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("task", ["msd_F4_I01", "gts_F4", "pfg_cos_F4"])
+def test_selection_stream_differs_from_test_and_every_run_is_tested(task, monkeypatch):
+    calls = []
+    real = M.run_stream
+
+    def spy(params, var_ids, cfg, t, n_spikes, rngs, s0=None, block=2000, **kw):
+        calls.append(dict(n=n_spikes, s0=None if s0 is None else np.array(s0),
+                          rngs=[copy.deepcopy(r) for r in rngs], block=block))
+        return real(params, var_ids, cfg, t, n_spikes, rngs, s0=s0, block=block, **kw)
+    monkeypatch.setattr(M, "run_stream", spy)
+    cfg = dataclasses.replace(M.PRESETS["quick"], tasks=(task,))
+    recs = M.train_setting(cfg, task, [0, 1])
+    sel, test = calls
+    assert sel["n"] == cfg.select_spikes and test["n"] == cfg.test_spikes
+    assert test["s0"] is None                                   # the test: zero state
+    assert sel["s0"] is not None and np.all(sel["s0"] != 0)     # selection: not
+    t = M.parse_task(task)
+    delays = np.array(t.delays or (0,))
+    for j in range(2):
+        ds = sel["rngs"][j].choice(delays, size=(sel["block"], 1, 1))
+        dt = test["rngs"][j].choice(delays, size=(test["block"], 1, 1))
+        if t.kind == "msd":                                     # other spike times/targets
+            assert not np.array_equal(ds, dt)
+        for other in range(2):                                  # no seed's test either
+            if t.kind == "msd" and other != j:
+                assert not np.array_equal(
+                    ds, test["rngs"][other].choice(delays, size=(test["block"], 1, 1)))
+    for r in recs:
+        assert r["n_runs"] == cfg.restarts == len(r["runs_test_max_abs_error"])
+        assert r["test_max_abs_error"] == r["runs_test_max_abs_error"][r["restart_chosen"]]
+        assert r["runs_solved"] == sum(e < t.threshold for e in r["runs_test_max_abs_error"])
+        assert r["sequences_total"] >= r["training_streams"]
+
+
+def test_run_stream_result_independent_of_other_nets():
+    """A net's test score depends on its weights and its seed's stream only."""
+    task = M.parse_task("msd_F10_I01")
+    a = {"W": counter_net(10)["W"], "P": counter_net(10)["P"], "V": counter_net(10)["V"]}
+    rng = np.random.default_rng(9)
+    b = {k: np.concatenate([v, v + rng.normal(0, 0.3, size=v.shape)]) for k, v in a.items()}
+    cfg = _cfg(task.name, variants=("peephole",))
+    one = M.run_stream(a, np.array([0]), cfg, task, 200, [np.random.default_rng(4)])
+    two = M.run_stream(b, np.array([0, 0]), cfg, task, 200, [np.random.default_rng(4)])
+    four = M.run_stream({k: np.concatenate([v, v]) for k, v in b.items()},
+                        np.zeros(4, dtype=int), cfg, task, 200,
+                        [np.random.default_rng(4), np.random.default_rng(5)])
+    for k in ("max_err", "first_err", "mse", "steps"):
+        assert one[k][0] == two[k][0] == four[k][0], k
+    assert one["steps"][0] >= 200 * 10                             # 200 scored spikes
+
+
+# ---------------------------------------------------------------------------------------
+# CLI: seeds, outdir, help
+# ---------------------------------------------------------------------------------------
+def test_parse_seeds():
+    assert M.parse_seeds("3") == [3]
+    assert M.parse_seeds("0-2") == [0, 1, 2]
+    assert M.parse_seeds("5,0,2") == [0, 2, 5]
+    for bad in ("1,1", "2-1", "-1", "", "a"):
+        with pytest.raises(ValueError):
+            M.parse_seeds(bad)
+
+
+@pytest.mark.parametrize("args", [["--outdir", ""], ["--seeds", "1,1"],
+                                  ["--inits", "nope"], ["--gradient", "half"]])
+def test_cli_bad_folder_args(args, tmp_path):
+    r = run_script(SCRIPT, ["--preset", "quick", "--quiet", *args], timeout=60, cwd=tmp_path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert len([ln for ln in r.stderr.splitlines() if "error:" in ln]) == 1
+    assert not list(tmp_path.iterdir())
+
+
+def test_help_defaults():
+    text = subprocess.run([sys.executable, str(SCRIPT), "--help"], capture_output=True,
+                          text=True, timeout=60).stdout
+    assert "(default: None)" not in text
+    assert text.count("(default:") >= 12
+    assert M.build_parser().get_default("outdir") == str(ROOT / "runs" / FOLDER.name)
+
+
+def test_committed_run_records_rows_and_runs():
+    """The committed headline run: both inits' rows for every setting, per-run counts."""
+    res = json.loads((FOLDER / "results.json").read_text())
+    if res.get("preset") != "modern":
+        pytest.skip("committed run predates the modern preset")
+    sm = res["summary"]
+    for task in M.PAPER_TASKS:
+        for v in M.task_variants(M.PRESETS["modern"], M.parse_task(task)):
+            for init in M.INITS:
+                s = sm[f"{task}/{M.row_name(v, init)}"]
+                assert s["n_runs"] == 12 * s["n_seeds"] and s["n_seeds"] == 10
+                assert 0 <= s["runs_solved"] <= s["n_runs"]
+
+
+
+def _loss_with_cut_paths(params, batch, cfg, frozen):
+    """The loss with the paths the paper's truncation cuts removed by hand: every gate and
+    the cell input read the peepholes' s and the recurrent y^c from a frozen copy of the
+    trajectory (constants), only the CEC (s_t = f s_{t-1} + i g) and y^c_t -> output stay
+    live. Its gradient at the frozen point is the truncated gradient."""
+    task = M.parse_task(batch["task"])
+    m = M.param_masks(batch["var_ids"])
+    W, P, V = params["W"] * m["W"], params["P"] * m["P"], params["V"]
+    nf = (batch["var_ids"] == 2)[:, None]
+    wx, wc, wb = (W[:, :, j].T[:, :, None] for j in range(3))
+    pi, pf, po = (P[:, j][:, None] for j in range(3))
+    L = frozen["x"].shape[0]
+    s = frozen["sp"][0]
+    total = 0.0
+    for t in range(L):
+        x, ycp_c, sp_c, s_c = frozen["x"][t], frozen["ycp"][t], frozen["sp"][t], frozen["s"][t]
+        a = wx * x + wc * ycp_c + wb
+        i = M.sigmoid(a[M.IN] + pi * sp_c)
+        f = np.where(nf, 1.0, M.sigmoid(a[M.FG] + pf * sp_c))
+        s = f * s + i * a[M.C]                               # the CEC: live
+        o = M.sigmoid(a[M.OUT] + po * s_c)
+        z = V[:, 0][:, None] * (o * s) + V[:, 1][:, None]
+        y = z if task.linear else M.sigmoid(z)
+        d = frozen["y"][t] - frozen["e"][t]
+        e = np.where(frozen["w"][t] > 0, y - d, 0.0)
+        total += float(np.sum(frozen["w"][t] * e * e))
+    return total / (L * frozen["x"].shape[2])
+
+
+@pytest.mark.parametrize("task", ["pfg_cos_F4", "gts_F3", "msd_F3_I012"])
+def test_truncated_gradient_is_the_gradient_with_cut_paths_removed(task):
+    cfg = dataclasses.replace(dict(M.GRADCHECK_CASES)[f"{task}/no-restarts"], truncated=True)
+    rng = np.random.default_rng(11)
+    p = M.init_params(cfg, rng)
+    p["P"] += rng.uniform(-0.5, 0.5, size=p["P"].shape) * M.param_masks(M.net_layout(cfg))["P"]
+    batch = M.sample_batch(cfg, rng)
+    _, cache, _ = M.forward(p, batch, cfg)
+    frozen = {k: cache[k].copy() for k in M.CACHE_KEYS}
+    assert np.all(frozen["keep"] == 1)
+    _, g = M.loss_and_grads(p, batch, cfg)
+    h = 1e-6
+    for name in p:
+        for idx in np.ndindex(p[name].shape):
+            q = {k: v.copy() for k, v in p.items()}
+            q[name][idx] += h
+            up = _loss_with_cut_paths(q, batch, cfg, frozen)
+            q[name][idx] -= 2 * h
+            down = _loss_with_cut_paths(q, batch, cfg, frozen)
+            num = (up - down) / (2 * h)
+            assert abs(g[name][idx] - num) <= 1e-6 * max(abs(num), abs(g[name][idx])) + 1e-9, \
+                (name, idx, g[name][idx], num)
+    full = M.loss_and_grads(p, batch, dataclasses.replace(cfg, truncated=False))[1]
+    assert not all(np.allclose(full[k], g[k]) for k in g)      # the cut paths mattered
+
+
+def test_stacked_settings_equal_separate_runs():
+    """Settings of one kind and period share a kernel call; each (seed, setting) block trains
+    exactly as it does alone."""
+    cfg = M.PRESETS["quick"]
+    group = ("msd_F4_I01", "msd_F4_I012")
+    assert M.stack_groups(("gts_F4",) + group + ("pfg_cos_F4",)) == [("gts_F4",), group,
+                                                                      ("pfg_cos_F4",)]
+    stacked = M.train_group(cfg, group, [0, 1])
+    alone = [r for t in group for r in M.train_setting(cfg, t, [0, 1])]
+    key = lambda r: (r["task"], r["variant"], r["seed"])           # noqa: E731
+    alone = {key(r): r for r in alone}
+    assert len(stacked) == len(alone)
+    for r in stacked:
+        b = alone[key(r)]
+        assert r["test_max_abs_error"] == b["test_max_abs_error"]
+        assert r["runs_test_max_abs_error"] == b["runs_test_max_abs_error"]
+        assert r["curve_loss"] == b["curve_loss"]
+        for n in ("W", "P", "V"):
+            assert np.array_equal(r["artifacts"]["params"][n], b["artifacts"]["params"][n])
+
+
+def test_readme_prose_numbers_match_the_committed_run():
+    """The seeds/runs counts quoted in the README prose are the committed run's."""
+    res = json.loads((FOLDER / "results.json").read_text())
+    if res.get("preset") != "modern":
+        pytest.skip("committed run predates the modern preset")
+    sm, text = res["summary"], " ".join((FOLDER / "README.md").read_text().split())
+
+    def cell(key):
+        s = sm[key]
+        return f"{s['solved']}/{s['n_seeds']} seeds ({s['runs_solved']}/{s['n_runs']} runs)"
+    for label, key in (("MSD F = 10 {0,1}", "msd_F10_I01/peephole"),
+                       ("**49 vs 50 steps**", "msd_F49_I01/peephole"),
+                       ("GTS F = 10", "gts_F10/peephole"),
+                       ("f_cos F = 10", "pfg_cos_F10/peephole")):
+        assert f"{label} {cell(key)}" in text, label
+    pi = [s for k, s in sm.items() if k.endswith("_paper_init")]
+    assert f"{sum(s['runs_solved'] for s in pi)} of {sum(s['n_runs'] for s in pi)} runs" in text
+    assert f"`wallclock_s` = {res['wallclock_s']:.0f} s" in text
+    for key, label in (("msd_F10_I012", "MSD {0,1,2} drops from"), ("gts_F10", "GTS F = 10 (")):
+        s = sm[f"{key}/no_peephole"]
+        assert label in text and f"{s['solved']}/10" in text

@@ -2,6 +2,9 @@
 
     python timing-counting-spikes/make_timing_counting_spikes_gif.py [--rundir DIR]
 
+DIR defaults to runs/timing-counting-spikes/ at the repo root (the committed run:
+--rundir timing-counting-spikes).
+
 Picks a PFG cosine (else GTS, else the first) setting's peephole net (the best seed by test
 error, for display) and free-runs every saved training snapshot for three periods: output
 over target, and the cell state. Writes DIR/timing_counting_spikes.gif.
@@ -9,7 +12,6 @@ over target, and the cell state. Writes DIR/timing_counting_spikes.gif.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -23,18 +25,19 @@ import numpy as np  # noqa: E402
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import timing_counting_spikes as M  # noqa: E402
-from visualize_timing_counting_spikes import best_seed, load_run  # noqa: E402
+import visualize_timing_counting_spikes as V  # noqa: E402
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--rundir", default=str(HERE), help="folder with results.json, run.npz")
-    args = ap.parse_args(argv)
-    rundir = Path(args.rundir)
-    res, cfg, npz = load_run(rundir)
+    rundir = V.rundir_arg(__doc__.split("\n\n")[0], argv)
+    reason = V.check_rundir(rundir)
+    if reason:
+        print(f"error: {reason}", file=sys.stderr)
+        return 2
+    res, cfg, npz = V.load_run(rundir)
     task = next((t for t in cfg.tasks if t.startswith("pfg_cos")),
                 next((t for t in cfg.tasks if t.startswith("gts")), cfg.tasks[0]))
-    r = best_seed(res, task, "peephole")
+    r = V.best_seed(res, task, "peephole")
     key = f"{task}/peephole/{r['seed']}"
     t = M.parse_task(task)
     upd = npz[f"{key}/snap_updates"]
@@ -59,7 +62,9 @@ def main(argv=None) -> int:
         fig.canvas.draw()
         frames.append(np.asarray(fig.canvas.buffer_rgba())[:, :, :3].copy())
         plt.close(fig)
-    iio.imwrite(rundir / "timing_counting_spikes.gif", np.stack(frames), duration=250, loop=0)
+    path = rundir / "timing_counting_spikes.gif"
+    iio.imwrite(path, np.stack(frames), duration=250, loop=0)
+    print(f"wrote {path}")
     return 0
 
 

@@ -2,6 +2,9 @@
 
     python timing-counting-spikes/visualize_timing_counting_spikes.py [--rundir DIR]
 
+DIR defaults to runs/timing-counting-spikes/ at the repo root (the committed run:
+--rundir timing-counting-spikes).
+
 Reads DIR/results.json and DIR/run.npz, free-runs the saved nets where a figure needs
 activations, and writes DIR/viz/*.png.
 """
@@ -22,6 +25,33 @@ import numpy as np  # noqa: E402
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import timing_counting_spikes as M  # noqa: E402
+
+DEFAULT_RUNDIR = M.DEFAULT_OUTDIR
+
+
+def check_rundir(rundir: Path) -> str | None:
+    """None if rundir holds a timing-counting-spikes run, else a one-line reason."""
+    if not (rundir / "results.json").is_file():
+        return f"{rundir}: no results.json (run timing_counting_spikes.py first)"
+    try:
+        res = json.loads((rundir / "results.json").read_text())
+    except (OSError, ValueError) as exc:
+        return f"{rundir}/results.json: unreadable ({exc})"
+    if not isinstance(res, dict) or res.get("experiment") != M.HERE.name:
+        return f"{rundir}: results.json is not a {M.HERE.name} run"
+    if not (rundir / "run.npz").is_file():
+        return f"{rundir}: no run.npz"
+    return None
+
+
+def rundir_arg(description: str, argv=None) -> Path:
+    """Parse --rundir; a bad one is a one-line error, exit 2."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--rundir", default=str(DEFAULT_RUNDIR),
+                    help="folder with results.json and run.npz (default: runs/"
+                         f"{M.HERE.name}/ at the repo root; the committed run: "
+                         f"{M.HERE.name})")
+    return Path(ap.parse_args(argv).rundir)
 
 
 def load_run(rundir: Path):
@@ -44,41 +74,44 @@ def best_seed(res, task, variant):
 
 def free_run(cfg, npz, task, variant, seed, steps):
     t = M.parse_task(task)
-    return M.trace(net(npz, task, variant, seed), np.array([M.VARIANTS.index(variant)]), cfg,
+    arch = M.split_row(variant)[0]
+    return M.trace(net(npz, task, variant, seed), np.array([M.VARIANTS.index(arch)]), cfg,
                    t, steps, np.random.default_rng(seed))
 
 
 def fig_success(res, out):
     sm = res["summary"]
     tasks = list(dict.fromkeys(k.split("/")[0] for k in sm))
-    variants = [v for v in M.VARIANTS if any(k.endswith("/" + v) for k in sm)]
+    variants = list(dict.fromkeys(k.split("/")[1] for k in sm))
     grid = np.full((len(tasks), len(variants)), np.nan)
-    fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(tasks) + 1.6))
+    fig, ax = plt.subplots(figsize=(4 + 1.3 * len(variants), 0.45 * len(tasks) + 2.2))
     for i, t in enumerate(tasks):
         for j, v in enumerate(variants):
             s = sm.get(f"{t}/{v}")
             if s:
                 grid[i, j] = s["solved"] / s["n_seeds"]
-                ax.text(j, i, f"{s['solved']}/{s['n_seeds']}", ha="center", va="center",
+                ax.text(j, i, f"{s['solved']}/{s['n_seeds']}\n{s['runs_solved']}/"
+                        f"{s['n_runs']}", ha="center", va="center", fontsize=7,
                         color="white" if grid[i, j] > 0.6 else "black")
-        kind = t.split("_")[0]
-        ax.text(len(variants) - 0.4, i, M.PAPER_FINDINGS.get(kind, ""), va="center",
-                fontsize=7)
     ax.imshow(grid, cmap="Greens", vmin=0, vmax=1, aspect="auto")
-    ax.set_xticks(range(len(variants)), variants)
-    ax.set_yticks(range(len(tasks)), tasks)
-    ax.set_xlim(-0.5, len(variants) + 2.2)
-    ax.set_title("solved seeds (paper criterion) | right: the paper's finding", fontsize=9)
+    ax.set_xticks(range(len(variants)), [v.replace("_paper_init", "\npaper init")
+                                         for v in variants], fontsize=7)
+    ax.set_yticks(range(len(tasks)), tasks, fontsize=8)
+    ax.set_xlabel("variant (and initialisation)")
+    ax.set_ylabel("task setting")
+    ax.set_title("solved seeds (top) and solved runs (bottom), the paper's criterion",
+                 fontsize=9)
     fig.tight_layout()
     fig.savefig(out / "success_table.png", dpi=110)
     plt.close(fig)
+    return "success_table.png"
 
 
 def fig_pfg(res, cfg, npz, out):
     tasks = [t for t in cfg.tasks if t.startswith("pfg")]
     if not tasks:
         return
-    fig, axes = plt.subplots(len(tasks), 1, figsize=(8, 1.7 * len(tasks)), squeeze=False)
+    fig, axes = plt.subplots(len(tasks), 1, figsize=(10, 1.7 * len(tasks)), squeeze=False)
     for ax, task in zip(axes[:, 0], tasks, strict=True):
         F = M.parse_task(task).F
         for variant, col in (("peephole", "C0"), ("no_peephole", "C1")):
@@ -90,10 +123,13 @@ def fig_pfg(res, cfg, npz, out):
                     f"(test max err {r['test_max_abs_error']:.2g})")
         ax.plot(tr["d"][0], "k--", lw=1, label="target")
         ax.set_title(f"{task}: first 4 periods of a free run", fontsize=8)
-        ax.legend(fontsize=6, loc="upper right")
+        ax.set_ylabel("output y^k", fontsize=8)
+        ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    axes[-1, 0].set_xlabel("step of the free run from the zero state")
     fig.tight_layout()
     fig.savefig(out / "pfg_waves.png", dpi=110)
     plt.close(fig)
+    return "pfg_waves.png"
 
 
 def fig_gts(res, cfg, npz, out):
@@ -118,6 +154,7 @@ def fig_gts(res, cfg, npz, out):
     fig.tight_layout()
     fig.savefig(out / "gts_spikes_state_gates.png", dpi=110)
     plt.close(fig)
+    return "gts_spikes_state_gates.png"
 
 
 def fig_msd(res, cfg, npz, out):
@@ -140,11 +177,13 @@ def fig_msd(res, cfg, npz, out):
         ax.axvline(0.5, color="k", lw=0.5)
         ax.set_title(f"{variant} seed {r['seed']}: output at spikes", fontsize=8)
         ax.legend(fontsize=7)
-        ax.set_xlabel("y at spike")
+        ax.set_xlabel("output y^k at an input spike")
+    axes[0].set_ylabel("spikes (count)")
     fig.suptitle(f"{task}: outputs at input spikes, delay I = 0 vs 1", fontsize=9)
     fig.tight_layout()
     fig.savefig(out / "msd_outputs_at_spikes.png", dpi=110)
     plt.close(fig)
+    return "msd_outputs_at_spikes.png"
 
 
 def fig_peepholes(res, npz, out):
@@ -157,27 +196,35 @@ def fig_peepholes(res, npz, out):
         bad = [p[j] for r, p in pts if not r["solved"]]
         axes[j].hist([ok, bad], bins=20, stacked=True, label=["solved", "not solved"])
         axes[j].set_title(name, fontsize=8)
+        axes[j].set_xlabel("trained weight value", fontsize=8)
+    axes[0].set_ylabel("nets (seeds x settings)", fontsize=8)
     axes[0].legend(fontsize=7)
     fig.suptitle("trained peephole weights, all settings and seeds", fontsize=9)
     fig.tight_layout()
     fig.savefig(out / "peephole_weights.png", dpi=110)
     plt.close(fig)
+    return "peephole_weights.png"
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--rundir", default=str(HERE), help="folder with results.json, run.npz")
-    args = ap.parse_args(argv)
-    rundir = Path(args.rundir)
+    rundir = rundir_arg(__doc__.split("\n\n")[0], argv)
+    reason = check_rundir(rundir)
+    if reason:
+        print(f"error: {reason}", file=sys.stderr)
+        return 2
     res, cfg, npz = load_run(rundir)
     out = rundir / "viz"
     out.mkdir(parents=True, exist_ok=True)
+    wrote = []
     with np.errstate(all="ignore"):
-        fig_success(res, out)
-        fig_pfg(res, cfg, npz, out)
-        fig_gts(res, cfg, npz, out)
-        fig_msd(res, cfg, npz, out)
-        fig_peepholes(res, npz, out)
+        for fn, args in ((fig_success, (res, out)), (fig_pfg, (res, cfg, npz, out)),
+                         (fig_gts, (res, cfg, npz, out)), (fig_msd, (res, cfg, npz, out)),
+                         (fig_peepholes, (res, npz, out))):
+            name = fn(*args)
+            if name:
+                wrote.append(out / name)
+    for path in wrote:
+        print(f"wrote {path}")
     return 0
 
 

@@ -89,7 +89,7 @@ def draw(panels: list[tuple[str, list[dict]]], out: Path) -> None:
                     ax.text(min(v, 1.0) + 0.008, y, f"{100 * v:.0f}%", va="center",
                             fontsize=7)
         ax.set_yticks(range(len(rows)), [r["label"] for r in rows], fontsize=8)
-        ax.invert_yaxis()
+        ax.set_ylim(len(rows) - 0.5, -0.5)          # first row on top, every bar inside
         ax.set_xlim(0, 1.12)
         ax.set_xticks([0, 0.25, 0.5, 0.75, 1.0], ["0", "25%", "50%", "75%", "100%"])
         ax.set_title(name, fontsize=10, loc="left")

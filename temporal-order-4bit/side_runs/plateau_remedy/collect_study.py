@@ -18,7 +18,8 @@ RUNS = {"P": "preset (restarts 0)", "R": "restart after 150,000 (restarts 1)",
 KEEP = ("seed", "solved", "stopped_by", "sequences_to_solve", "sequences_seen", "restarts",
         "restart_at", "lr_drop_at", "final_train_mean_error", "test_wrong", "test_accuracy",
         "train_wall_s", "seq_steps_per_s")
-# The preset's known results on the diagnostic seeds (headline results.json, lr_study.json).
+# The preset's known results on the diagnostic seeds (headline results.json,
+# side_runs/lr_study/lr_study.json).
 KNOWN_PRESET = {8: None, 131: 59648, 132: None, 135: 45824}
 
 

@@ -1,10 +1,13 @@
 """Side study: remedies for the long-period settings (GTS F = 50, rectangle F = 25, ...).
 
-Trains one arm (a set of Config overrides on top of the paper preset) on the given task
-settings and seeds, every variant, and writes `<arm>.json` beside this file: per task x
-variant the solved count and per-seed test errors, plus the wall time. See PROTOCOL.md.
+Trains one arm (a set of Config overrides on top of the modern preset, counter-prior rows
+only) on the given task settings and seeds, every variant, and writes `<arm>_<tasks>.json`
+(default: under runs/ at the repo root, git-ignored): per task x variant the solved count
+and per-seed test errors, plus the wall time. See PROTOCOL.md. The committed json files
+were measured before the selection stream got its own initial state and delays (which
+changes which restart is chosen); a rerun now gives close but not identical numbers.
 
-    nice -n 19 python timing-counting-spikes/side_runs/period_scaling/study.py \
+    python timing-counting-spikes/side_runs/period_scaling/study.py \
         --arm B --tasks gts_F50,pfg_rect_F25 --seeds 100-109
 """
 
@@ -26,7 +29,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))
 import timing_counting_spikes as T  # noqa: E402
 
-# the arms declared in PROTOCOL.md (overrides of PRESETS["paper"])
+# the arms declared in PROTOCOL.md (overrides of PRESETS["modern"]; then named "paper")
 ARMS = {
     "A": {"state_ref": 0.0, "steps_per_F": 0},          # the committed preset
     "B": {"state_ref": 10.0, "steps_per_F": 0},         # state-scaled random init
@@ -40,12 +43,15 @@ def main() -> int:
     p.add_argument("--arm", choices=sorted(ARMS), required=True)
     p.add_argument("--tasks", required=True)
     p.add_argument("--seeds", default="100-109")
-    p.add_argument("--out", default=None, help="output json (default: <arm>_<tasks>.json here)")
+    p.add_argument("--out", default=None, help="output json (default: <arm>_<tasks>.json in "
+                   "runs/timing-counting-spikes/side_runs/period_scaling/ at the repo root)")
     a = p.parse_args()
-    cfg = dataclasses.replace(T.PRESETS["paper"], **ARMS[a.arm])
+    cfg = dataclasses.replace(T.PRESETS["modern"], inits=("counter",), **ARMS[a.arm])
     seeds = T.parse_seeds(a.seeds)
     tasks = [t for t in a.tasks.split(",") if t]
-    out = Path(a.out) if a.out else HERE / f"{a.arm}_{'+'.join(tasks)}.json"
+    out = Path(a.out) if a.out else (T.DEFAULT_OUTDIR / "side_runs" / HERE.name /
+                                     f"{a.arm}_{'+'.join(tasks)}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
     res = dict(arm=a.arm, overrides=ARMS[a.arm], seeds=seeds, command=sys.argv, settings={})
     for task in tasks:
         t0 = time.perf_counter()
