@@ -1,7 +1,7 @@
 """Run every folder's headline for one preset, then its figure scripts, into runs/.
 
     python tools/run_all.py --preset quick            # seconds per folder
-    python tools/run_all.py --preset modern --jobs 2  # the committed headlines (about 40 min)
+    python tools/run_all.py --preset modern --jobs 2  # the committed headlines (about 1 h)
     python tools/run_all.py --preset paper --jobs 2   # the papers' procedures (hours)
 
 Each folder's `RUNS[preset]` names its runs and their flags; run `<subdir>` of folder F
