@@ -13,7 +13,6 @@ parts' arrays; two different arrays under one key are refused.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import math
 import os
@@ -27,26 +26,19 @@ sys.dont_write_bytecode = True
 
 import numpy as np  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from folders import ROOT, load_module, module_name  # noqa: E402
 
 
 class MergeError(Exception):
     """A part cannot be merged; the message is one line for the user."""
 
 
-def load_module(experiment: str):
+def load_experiment_module(experiment: str):
     folder = ROOT / experiment
-    name = experiment.replace("-", "_")
-    path = folder / f"{name}.py"
-    if not path.is_file():
+    if not (folder / f"{module_name(folder)}.py").is_file():
         raise MergeError(f"no experiment folder {experiment!r} in {ROOT}")
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    return load_module(folder)
 
 
 def load_part(rundir: Path) -> tuple[dict, dict]:
@@ -90,7 +82,7 @@ def merge_results(parts: list[dict], command: list[str]) -> dict:
                 raise MergeError(f"record {k} appears in two parts (overlapping --seeds)")
             seen.add(k)
             records.append(rec)
-    mod = load_module(first["experiment"])
+    mod = load_experiment_module(first["experiment"])
     merged = dict(first)
     merged["seeds"] = records
     merged = mod.finalize_results(merged)

@@ -12,8 +12,6 @@ ear, or a procedure not run yet).
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import json
 import math
 import os
 import sys
@@ -23,41 +21,18 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 sys.dont_write_bytecode = True
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from folders import ROOT, discover_folders, load_json, load_module, load_paper_runs  # noqa: E402,I001
+
 SERIES = (("paper", "paper", "0.55"),
           ("ours_paper", "ours, paper's procedure", "tab:orange"),
           ("ours_modern", "ours, modern procedure", "tab:blue"))
 
 
-def discover_folders() -> list[Path]:
-    return sorted(d for d in ROOT.iterdir()
-                  if d.is_dir() and not d.name.startswith(".")
-                  and (d / f"{d.name.replace('-', '_')}.py").is_file()
-                  and (d / "results.json").is_file())
-
-
-def load_module(folder: Path):
-    name = folder.name.replace("-", "_")
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, folder / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def load_json(path: Path) -> dict:
-    with open(path) as f:
-        return json.load(f)
-
-
 def folder_rows(folder: Path) -> list[dict]:
     """The folder's overview rows from its committed root run and paper*/ runs."""
-    paper_runs = {sub.name: load_json(sub / "results.json")
-                  for sub in sorted(folder.glob("paper*"))
-                  if sub.is_dir() and (sub / "results.json").is_file()}
-    rows = load_module(folder).overview(load_json(folder / "results.json"), paper_runs)
+    rows = load_module(folder).overview(load_json(folder / "results.json"),
+                                        load_paper_runs(folder))
     for r in rows:
         for key, _, _ in SERIES:
             v = r.get(key)
@@ -115,7 +90,7 @@ def main(argv=None) -> int:
     matplotlib.use("Agg")
     panels = []
     try:
-        for folder in discover_folders():
+        for folder in (f for f in discover_folders() if (f / "results.json").is_file()):
             panels.append((folder.name, folder_rows(folder)))
     except (ValueError, KeyError, AttributeError) as e:
         ap.error(str(e))

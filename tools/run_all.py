@@ -13,8 +13,6 @@ as each folder's `headline` puts it.
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import json
 import os
 import subprocess
 import sys
@@ -25,33 +23,10 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 sys.dont_write_bytecode = True
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from folders import ROOT, discover_folders, load_json, load_module  # noqa: E402
+
 PRESETS = ("quick", "modern", "paper")
-
-
-def discover_folders() -> list[Path]:
-    """Top-level folders D holding D/<D with - -> _>.py, sorted by name."""
-    return sorted(d for d in ROOT.iterdir()
-                  if d.is_dir() and not d.name.startswith(".")
-                  and (d / f"{d.name.replace('-', '_')}.py").is_file())
-
-
-def load_module(folder: Path):
-    name = folder.name.replace("-", "_")
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, folder / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def load_json(path: Path) -> dict | None:
-    if not path.is_file():
-        return None
-    with open(path) as f:
-        return json.load(f)
 
 
 def run_step(cmd: list[str], log_path: Path) -> tuple[int, float]:

@@ -12,8 +12,6 @@ Nothing here is typed by hand but the paper and claim columns.
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import json
 import os
 import sys
 from pathlib import Path
@@ -22,7 +20,8 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 sys.dont_write_bytecode = True
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from folders import ROOT, load_json, load_module, load_paper_runs  # noqa: E402
 
 # folder -> (paper, claim). The order is the catalog's order.
 CATALOG = {
@@ -50,34 +49,6 @@ CATALOG = {
 }
 
 
-def load_module(folder: Path):
-    name = folder.name.replace("-", "_")
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, folder / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def load_results(folder: Path) -> dict | None:
-    path = folder / "results.json"
-    if not path.exists():
-        return None
-    with open(path) as f:
-        return json.load(f)
-
-
-def load_paper_runs(folder: Path) -> dict:
-    """{subfolder name: results} of the committed paper-procedure runs (`paper*/results.json`)."""
-    runs = {}
-    for sub in sorted(folder.glob("paper*")):
-        if sub.is_dir() and (sub / "results.json").is_file():
-            runs[sub.name] = load_results(sub)
-    return runs
-
-
 def format_wall(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
@@ -87,7 +58,7 @@ def catalog_table() -> str:
             "|---|---|---|---|---|"]
     for slug, (paper, claim) in CATALOG.items():
         folder = ROOT / slug
-        res = load_results(folder) if folder.is_dir() else None
+        res = load_json(folder / "results.json") if folder.is_dir() else None
         if res is None:
             result, wall = "in progress", "–"
         else:
@@ -120,7 +91,7 @@ def main(argv=None) -> int:
     targets = [(ROOT / "README.md", "catalog", catalog_table())]
     for slug in CATALOG:
         folder = ROOT / slug
-        res = load_results(folder) if folder.is_dir() else None
+        res = load_json(folder / "results.json") if folder.is_dir() else None
         if res is not None:
             table = load_module(folder).results_table(res, load_paper_runs(folder))
             targets.append((folder / "README.md", "results", table))
