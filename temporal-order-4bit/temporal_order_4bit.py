@@ -854,6 +854,47 @@ def stack_update(w: np.ndarray, w_out: np.ndarray, sym: np.ndarray, lengths: np.
     return y
 
 
+def rnn_stack_update(w: np.ndarray, w_out: np.ndarray, sym: np.ndarray, lengths: np.ndarray,
+                     d: np.ndarray, cfg: Config, lr: float) -> np.ndarray:
+    """One online step of a stack of N tanh RNNs, each on its own sequence (the RNN row of
+    the paper procedure).  An RNN has no truncated form of the gradient: this is the full
+    BPTT gradient, which for an error given only at the last step equals the per-step RTRL
+    update (the same argument as for the LSTM).  w (N, 8 + hidden + 1, hidden) and w_out
+    (N, hidden + 1, K) are updated in place; the rest as in stack_update."""
+    hd = cfg.hidden
+    n, t_max = sym.shape
+    r_b = N_IN + hd
+    z = np.zeros((t_max + 1, n, 1, r_b + 1))                   # [x_t | h_{t-1} | 1]
+    z[:t_max, :, 0, :N_IN] = _ONEHOT[sym.T]
+    z[:, :, 0, r_b] = 1.0
+    hs = np.empty((t_max, n, 1, hd))
+    for t in range(t_max):
+        ht = np.matmul(z[t], w, out=hs[t])
+        np.tanh(ht, out=ht)                                    # h_t = tanh(net_t)
+        z[t + 1, :, 0, N_IN:r_b] = ht[:, 0]
+    last, rows = lengths - 1, np.arange(n)
+    feat = hs[last, rows, 0]                                   # h at each own last step
+    y = _sigmoid(np.matmul(feat[:, None, :], w_out[:, :-1])[:, 0] + w_out[:, -1])
+    e = (y - d) * y * (1.0 - y)                                # dE/dnet_k
+    inject = np.zeros((t_max, n, 1, hd))
+    inject[last, rows] = np.matmul(e[:, None, :], w_out[:, :-1].transpose(0, 2, 1))
+    dtanh = 1.0 - hs * hs
+    w_rec_t = np.ascontiguousarray(w[:, N_IN:r_b].transpose(0, 2, 1))
+    dnet = np.zeros((t_max, n, 1, hd))
+    dh = np.zeros((n, 1, hd))                                  # dE/dh_t via net_{t+1}
+    for t in range(t_max - 1, -1, -1):                         # zero after each own end
+        dh += inject[t]
+        np.multiply(dh, dtanh[t], out=dnet[t])
+        np.matmul(dnet[t], w_rec_t, out=dh)                    # net_t sees h_{t-1}
+    dw = np.matmul(z[:t_max, :, 0].transpose(1, 2, 0), dnet[:, :, 0].transpose(1, 0, 2))
+    dw_out = np.empty_like(w_out)
+    dw_out[:, :-1] = feat[:, :, None] * e[:, None, :]
+    dw_out[:, -1] = e
+    w -= lr * dw                                               # online gradient descent
+    w_out -= lr * dw_out
+    return y
+
+
 def _new_trial(cfg: Config, seed: int) -> dict:
     """A trial's complete state (what a checkpoint stores)."""
     rng_init, rng_train, _ = streams(seed)
@@ -987,6 +1028,11 @@ def checkpoint_status(ckpt_dir: Path, cfg: Config) -> list:
     return out
 
 
+# The gradient of each model under the online procedure: the LSTM's 1997 truncated one;
+# the RNN's full one (the truncation is defined through the LSTM's CEC only).
+ONLINE_GRADIENT = {"lstm": "truncated", "rnn": "full"}
+
+
 class RunPaused(Exception):
     """An online run stopped at its time limit with every trial checkpointed."""
 
@@ -999,10 +1045,11 @@ def train_online(cfg: Config, seeds: list, log=None, ckpt_dir: Path | None = Non
     is presented (before its update), cfg.budget sequences at most, then the test.  With
     ckpt_dir, every trial's state is saved there every cfg.checkpoint_every_s seconds and
     when it finishes; resume=True continues from those files (bit-identically)."""
-    if cfg.model != "lstm" or cfg.gradient != "truncated" or cfg.optimizer != "sgd" \
+    if cfg.gradient != ONLINE_GRADIENT.get(cfg.model) or cfg.optimizer != "sgd" \
             or cfg.batch != 1 or cfg.restarts or cfg.lr_drop_after or cfg.clip:
-        raise ValueError("the online procedure is the paper's: lstm, sgd, batch 1, "
-                         "truncated gradient, no restarts, no lr drop")
+        raise ValueError("the online procedure is the paper's: sgd, batch 1, the truncated "
+                         "gradient (the RNN's full one), no restarts, no lr drop")
+    kernel = stack_update if cfg.model == "lstm" else rnn_stack_update
     trials = []
     for seed in seeds:
         path = None if ckpt_dir is None else ckpt_dir / f"seed{seed}.npz"
@@ -1022,7 +1069,7 @@ def train_online(cfg: Config, seeds: list, log=None, ckpt_dir: Path | None = Non
         for i, tr in enumerate(active):
             sym[i], lengths[i], labels[i] = _next_sequence(tr, cfg)
         d = eye[labels]
-        y = stack_update(w, w_out, sym, lengths, d, cfg, cfg.lr)
+        y = kernel(w, w_out, sym, lengths, d, cfg, cfg.lr)
         if not np.all(np.isfinite(y)):
             bad = [active[i]["seed"] for i in np.flatnonzero(~np.isfinite(y).all(axis=1))]
             raise FloatingPointError(f"non-finite output for seeds {bad}")
@@ -1077,7 +1124,7 @@ def train_online(cfg: Config, seeds: list, log=None, ckpt_dir: Path | None = Non
                 save_trial(tr, cfg, ckpt_dir)
             if log is not None:
                 r = tr["record"]
-                log(f"lstm seed {tr['seed']}: {why} after {tr['seen']} seqs, test wrong "
+                log(f"{cfg.model} seed {tr['seed']}: {why} after {tr['seen']} seqs, test wrong "
                     f"{r['test_wrong']}/{cfg.n_test}, cpu {tr['cpu_time_s']:.0f}s")
         if finished:
             keep = sorted(set(range(n)) - {i for i, _ in finished})
@@ -1188,12 +1235,25 @@ def _mean_txt(m) -> str:
             f"{_fmt(m['ci95'][1])})")
 
 
-def _paper_run(paper_runs, task):
-    """The committed paper-procedure run of `task` among paper_runs, or None."""
+def _paper_run(paper_runs, task, model="lstm"):
+    """The committed paper-procedure run of `task` and `model` among paper_runs, or None."""
     for res in (paper_runs or {}).values():
-        if res.get("config", {}).get("task") == task and "lstm" in res.get("summary", {}):
+        if res.get("config", {}).get("task") == task and model in res.get("summary", {}):
             return res
     return None
+
+
+def _rnn_paper_row(paper_runs) -> str:
+    pr = _paper_run(paper_runs, "6b", "rnn")
+    if pr is None:
+        return "| 6b, tanh RNN | ours, paper procedure | not run | – | – | – | – | – |"
+    s, cfg = pr["summary"]["rnn"], pr["config"]
+    capped = f", {len(s['capped_seeds'])} at the {_fmt(cfg['budget'])} cap" \
+        if s["capped_seeds"] else ""
+    return (f"| 6b, tanh RNN | ours, paper procedure (α {cfg['lr']:g}, full gradient) | "
+            f"{s['solved']}/{s['n_seeds']}{capped} | {s['runs_solved']}/{s['n_runs']} | "
+            f"{_mean_txt(s['sequences_to_solve_mean'])} | {_range(s['sequences_to_solve'])} | "
+            f"{_fmt(s['test_wrong_mean']['mean'], 1)} | {_range(s['test_wrong'])} |")
 
 
 def results_table(results: dict, paper_runs=None) -> str:
@@ -1222,6 +1282,8 @@ def results_table(results: dict, paper_runs=None) -> str:
                 f"{capped} | {s['runs_solved']}/{s['n_runs']} | "
                 f"{_mean_txt(s['sequences_to_solve_mean'])} | {_range(s['sequences_to_solve'])} "
                 f"| {_fmt(s['test_wrong_mean']['mean'], 1)} | {_range(s['test_wrong'])} |")
+        if task == "6b":
+            rows.append(_rnn_paper_row(paper_runs))
         if results["config"]["task"] == task:
             cfg = results["config"]
             how = f"modern ({cfg['optimizer']}, batch {cfg['batch']}, lr {cfg['lr']:g})"
@@ -1261,6 +1323,10 @@ def headline(results: dict, paper_runs=None) -> str:
         txt += (f"; tanh RNN {r['solved']}/{r['n_seeds']} ({r['runs_solved']}/{r['n_runs']} "
                 f"runs), accuracy {_fmt(r['test_accuracy']['median'], 3)} (chance "
                 f"{1.0 / 2 ** len(TASKS[results['config']['task']]):.3f})")
+    rp = _paper_run(paper_runs, "6b", "rnn")
+    if rp is not None:
+        r = rp["summary"]["rnn"]
+        txt += f"; tanh RNN, paper procedure {r['solved']}/{r['n_seeds']}"
     return txt
 
 
@@ -1277,7 +1343,8 @@ def overview(results: dict, paper_runs=None) -> list:
          "ours_modern": rate(modern_6b)},
         {"label": "Exp. 6a, LSTM", "paper": 1.0, "ours_paper": rate(_paper_run(paper_runs, "6a")),
          "ours_modern": None},
-        {"label": "Exp. 6b, tanh RNN", "paper": None, "ours_paper": None,
+        {"label": "Exp. 6b, tanh RNN", "paper": None,
+         "ours_paper": rate(_paper_run(paper_runs, "6b", "rnn"), "rnn"),
          "ours_modern": rate(modern_6b, "rnn")},
     ]
 
@@ -1356,7 +1423,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "(default: 6b)")
     ap.add_argument("--variants", default=argparse.SUPPRESS,
                     help="comma list of models to train: lstm, rnn (default: lstm,rnn; the "
-                         "paper preset: lstm)")
+                         "paper preset: lstm, or rnn alone)")
     ap.add_argument("--optimizer", choices=["adam", "sgd"], default=argparse.SUPPRESS,
                     help=f"adam or sgd ({_PRESET})")
     ap.add_argument("--lr", type=_positive(float), default=argparse.SUPPRESS,
@@ -1435,11 +1502,14 @@ def config_from_args(args, ap) -> Config:
     for name, field in _OVERRIDES:
         if name in given:
             over[field] = given[name]
+    if cfg.procedure == "online" and over.get("variants") == ("rnn",):
+        over["model"] = "rnn"                                 # the RNN under the procedure
+        over.setdefault("gradient", ONLINE_GRADIENT["rnn"])
     cfg = dataclasses.replace(cfg, **over)
     if cfg.procedure == "online":
-        bad = [k for k, want in (("variants", ("lstm",)), ("optimizer", "sgd"), ("batch", 1),
-                                 ("gradient", "truncated"), ("restarts", 0),
-                                 ("lr_drop_after", 0), ("clip", 0.0))
+        bad = [k for k, want in (("variants", (cfg.model,)), ("optimizer", "sgd"),
+                                 ("batch", 1), ("gradient", ONLINE_GRADIENT[cfg.model]),
+                                 ("restarts", 0), ("lr_drop_after", 0), ("clip", 0.0))
                if getattr(cfg, k) != want]
         if bad:
             ap.error(f"the paper preset is the paper's procedure; it cannot change "

@@ -384,6 +384,50 @@ def test_stack_update_is_an_sgd_step_with_the_truncated_gradient(task):
         assert np.allclose(w_out[i], p["W_out"] - 0.1 * g["W_out"], rtol=0, atol=1e-13)
 
 
+def _rnn_paper(**kw):
+    ap = tob.build_parser()
+    cfg = tob.config_from_args(ap.parse_args(["--preset", "paper", "--variants", "rnn"]), ap)
+    return dataclasses.replace(cfg, **kw)
+
+
+def test_rnn_under_the_paper_procedure_is_full_gradient_online_sgd():
+    cfg = _rnn_paper()
+    assert (cfg.model, cfg.variants, cfg.gradient, cfg.optimizer, cfg.batch, cfg.init) == (
+        "rnn", ("rnn",), "full", "sgd", 1, "paper")
+    ap = tob.build_parser()
+    with pytest.raises(SystemExit):                                   # no truncated RNN
+        tob.config_from_args(ap.parse_args(["--preset", "paper", "--variants", "rnn",
+                                            "--gradient", "truncated"]), ap)
+    with pytest.raises(SystemExit):                                   # one model per run
+        tob.config_from_args(ap.parse_args(["--preset", "paper", "--variants", "lstm,rnn"]),
+                             ap)
+
+
+def test_rnn_stack_update_is_an_sgd_step_with_the_full_gradient():
+    cfg = _rnn_paper()
+    ps, seqs, sym, d = _stack_inputs(cfg, 3, 2)
+    assert len(set(seqs["lengths"].tolist())) > 1                     # padding exercised
+    w = np.stack([p["W"] for p in ps])
+    w_out = np.stack([p["W_out"] for p in ps])
+    tob.rnn_stack_update(w, w_out, sym, seqs["lengths"], d, cfg, 0.1)
+    for i, p in enumerate(ps):
+        one = {k: v[i:i + 1] for k, v in seqs.items()}
+        _, g = tob.loss_and_grads(p, tob.to_batch(one, cfg), cfg)     # full BPTT, float64
+        assert np.abs(g["W"][tob.N_IN:tob.N_IN + cfg.hidden]).max() > 1e-6   # recurrent part
+        assert np.allclose(w[i], p["W"] - 0.1 * g["W"], rtol=0, atol=1e-13)
+        assert np.allclose(w_out[i], p["W_out"] - 0.1 * g["W_out"], rtol=0, atol=1e-13)
+
+
+def test_an_rnn_trial_does_not_depend_on_its_stack():
+    cfg = _rnn_paper(budget=300, n_test=64, stop_window=100, curve_every=64,
+                     snapshot_every=64, block_seqs=32)
+    alone = tob.train_online(cfg, [1])[0]
+    stacked = tob.train_online(cfg, [0, 1, 2])
+    assert [r["variant"] for r in stacked] == ["rnn"] * 3
+    assert_same_record(alone, stacked[1])
+    assert alone["n_weights"] == (tob.N_IN + cfg.hidden + 1) * cfg.hidden + (cfg.hidden + 1) * 8
+
+
 def _rtrl_per_step(p, sym, length, d, cfg, lr):
     """The paper's per-step truncated RTRL for one sequence, written out step by step:
     partials ds_c/dw for the cells' and input gates' weights (the only ones the truncated
@@ -493,7 +537,7 @@ def test_paper_preset_cli_quick_variant(tmp_path):
     s = res["summary"]["lstm"]
     assert s["n_runs"] == s["n_seeds"] == 2 and s["capped_seeds"] == [0, 1]
     assert not (tmp_path / "checkpoint").exists()                     # removed when done
-    assert tob.results_table(res, {"paper": res}).count("not run") == 1        # 6a only
+    assert tob.results_table(res, {"paper": res}).count("not run") == 2    # 6a, the RNN
 
 
 def test_results_contract_functions():
@@ -502,7 +546,7 @@ def test_results_contract_functions():
     again = tob.finalize_results(json.loads(json.dumps(res)))
     assert again["summary"] == res["summary"]
     table = tob.results_table(res, {})
-    assert table.count("not run") == 2
+    assert table.count("not run") == 3
     rows = tob.overview(res, None)
     assert rows[0]["ours_paper"] is None and 0 <= rows[0]["ours_modern"] <= 1
     assert "|" not in tob.headline(res)
