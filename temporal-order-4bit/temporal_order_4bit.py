@@ -1069,7 +1069,7 @@ def train_online(cfg: Config, seeds: list, log=None, ckpt_dir: Path | None = Non
         for i, tr in enumerate(active):
             sym[i], lengths[i], labels[i] = _next_sequence(tr, cfg)
         d = eye[labels]
-        y = kernel(w, w_out, sym, lengths, d, cfg, cfg.lr)
+        y = kernel(w, w_out, sym, lengths, d, cfg, _lr(cfg))
         if not np.all(np.isfinite(y)):
             bad = [active[i]["seed"] for i in np.flatnonzero(~np.isfinite(y).all(axis=1))]
             raise FloatingPointError(f"non-finite output for seeds {bad}")
