@@ -617,3 +617,19 @@ def test_readme_prose_quotes_the_committed_paper_6a_run():
     assert f"{s['test_wrong_mean']['mean']:.2f} of 2560 test sequences wrong on average" in text
     assert f"took {res['wallclock_s']:.0f} s wall" in text
     assert f"{s['cpu_time_s']['min']:.1f}–{s['cpu_time_s']['max']:.1f} s of CPU" in text
+
+
+def test_readme_prose_quotes_the_committed_paper_rnn_run():
+    import json
+    res = json.loads((FOLDER / "paper_rnn" / "results.json").read_text())
+    text = " ".join((FOLDER / "README.md").read_text().split())
+    s, cfg = res["summary"]["rnn"], res["config"]
+    assert res["preset"] == "paper" and cfg["model"] == "rnn" and cfg["gradient"] == "full"
+    assert s["n_runs"] == s["n_seeds"] == 10 and s["sequences_total"] > 0
+    flags = tob.RUNS["paper"]["paper_rnn"]                           # the run RUNS names
+    pairs = set(zip(res["command"], res["command"][1:], strict=False))
+    assert all((a, b) in pairs for a, b in zip(flags[::2], flags[1::2], strict=True))
+    assert f"α = {cfg['lr']:g} chosen" in text
+    assert f"**{s['solved']} of {s['n_seeds']} trials** solve within " \
+           f"{cfg['budget']:,} sequences each" in text
+    assert len(s["capped_seeds"]) == s["n_seeds"] - s["solved"]
