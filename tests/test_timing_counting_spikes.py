@@ -492,3 +492,37 @@ def test_readme_prose_numbers_match_the_committed_run():
     for key, label in (("msd_F10_I012", "MSD {0,1,2} drops from"), ("gts_F10", "GTS F = 10 (")):
         s = sm[f"{key}/no_peephole"]
         assert label in text and f"{s['solved']}/10" in text
+
+
+def test_fig4_driver_runs_one_run_per_seed_and_plots_gaps(tmp_path, monkeypatch):
+    from helpers import load_script
+    fig4 = load_script(FOLDER / "side_runs" / "nmsd_fig4" / "fig4.py")
+    cfg = fig4.config(10)
+    assert (cfg.tasks, cfg.variants, cfg.restarts, cfg.pbt_every, cfg.inits) == (
+        ("nmsd_F10_I01",), ("peephole", "no_peephole"), 1, 0, ("counter",))
+    full = fig4.config
+    monkeypatch.setattr(fig4, "config", lambda F: dataclasses.replace(
+        full(F), train_steps=400, steps_per_F=0, test_spikes=20))
+    e = fig4.run_F(10, [0, 1])
+    for v in fig4.VARIANTS:
+        x = e["variants"][v]
+        assert x["seeds"] == [0, 1] and all(n > 0 for n in x["training_streams"])
+        assert all(st or not ok for ok, st in zip(x["solved"], x["stopped"], strict=True))
+    none = copy.deepcopy(e)
+    for x in none["variants"].values():
+        x["solved"] = [False, False]
+    fig4.plot({"F": {"10": e, "20": none}}, tmp_path / "fig4.png")       # a gap at F = 20
+    assert (tmp_path / "fig4.png").stat().st_size > 10_000
+
+
+def test_readme_quotes_the_committed_fig4_run():
+    res = json.loads((FOLDER / "side_runs" / "nmsd_fig4" / "fig4.json").read_text())
+    assert sorted(int(f) for f in res["F"]) == [10, 20, 30, 40, 50] and res["git"][1] is False
+    solved = {v: sum(sum(e["variants"][v]["solved"]) for e in res["F"].values())
+              for v in ("peephole", "no_peephole")}
+    n = sum(len(e["variants"]["peephole"]["seeds"]) for e in res["F"].values())
+    text = " ".join((FOLDER / "README.md").read_text().split())
+    side = " ".join((FOLDER / "side_runs" / "nmsd_fig4" / "README.md").read_text().split())
+    assert f"{solved['no_peephole']} against {solved['peephole']} of {n} runs solved" in text
+    assert (f"solves {solved['peephole']} of {n} runs and the forget-gate-only net "
+            f"{solved['no_peephole']} of {n}") in side

@@ -78,6 +78,7 @@ def plot(res: dict, path: Path) -> None:
     Fs = sorted(int(f) for f in res["F"])
     top = max([max(e["variants"][v]["training_streams"]) for e in res["F"].values()
                for v in VARIANTS] + [10])
+    y_unsolved = top * 3
     for k, (v, col) in enumerate((("peephole", "C0"), ("no_peephole", "C1"))):
         xs, med, lo, hi = [], [], [], []
         for F in Fs:
@@ -87,26 +88,29 @@ def plot(res: dict, path: Path) -> None:
             ax.scatter([F + dx] * len(sv), sv, s=10, color=col, alpha=0.4)
             n_un = len(e["solved"]) - len(sv)
             if n_un:
-                ax.scatter([F + dx], [top * 3], marker="x", color=col)
-                ax.annotate(f"{n_un}", (F + dx, top * 3), textcoords="offset points",
+                ax.scatter([F + dx], [y_unsolved], marker="x", color=col)
+                ax.annotate(f"{n_un}", (F + dx, y_unsolved), textcoords="offset points",
                             xytext=(3, 3), fontsize=7, color=col)
-            if sv:
-                xs.append(F + dx)
-                med.append(np.median(sv))
-                lo.append(min(sv))
-                hi.append(max(sv))
+            xs.append(F + dx)                     # no solved run: a gap in the line
+            med.append(np.median(sv) if sv else np.nan)
+            lo.append(min(sv) if sv else np.nan)
+            hi.append(max(sv) if sv else np.nan)
         label = "peephole" if v == "peephole" else "forget gate only (no peepholes)"
-        ax.errorbar(xs, med, yerr=[np.subtract(med, lo), np.subtract(hi, med)], color=col,
-                    marker="o", capsize=3, label=f"{label}: median, min-max of solved runs")
-    ax.axhline(top * 3, color="0.6", lw=0.5, ls=":")
-    ax.text(Fs[0] - 3, top * 3.6, "x: unsolved runs (count)", fontsize=7)
+        med, lo, hi = np.array(med), np.array(lo), np.array(hi)
+        ax.errorbar(xs, med, yerr=[med - lo, hi - med], color=col, marker="o", capsize=3,
+                    label=f"{label}: median, min-max of solved runs")
+    ax.scatter([], [], marker="x", color="0.3",
+               label="unsolved runs at the budget (number beside)")
+    ax.axhline(y_unsolved, color="0.6", lw=0.5, ls=":")
     ax.set_yscale("log")
+    ax.set_ylim(top=y_unsolved * 4)
     ax.set_xticks(Fs)
     ax.set_xlabel("minimum spike interval F (I in {0, 1})")
     ax.set_ylabel("training streams (sequences) until solved")
     n = len(next(iter(res["F"].values()))["variants"]["peephole"]["seeds"])
-    ax.set_title(f"NMSD: training streams to solve, {n} runs per F and variant", fontsize=9)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.set_title(f"NMSD: training streams to solve, {n} runs per F and variant "
+                 "(modern procedure, counter prior)", fontsize=8)
+    ax.legend(fontsize=7, loc="center right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
