@@ -1250,7 +1250,7 @@ def _paper_run(paper_runs, task, model="lstm"):
 def _rnn_paper_row(paper_runs) -> str:
     pr = _paper_run(paper_runs, "6b", "rnn")
     if pr is None:
-        return "| 6b, tanh RNN | ours, paper procedure | not run | – | – | – | – | – |"
+        return "| 6b, tanh RNN | ours, paper procedure | no finished run | – | – | – | – | – |"
     s, cfg = pr["summary"]["rnn"], pr["config"]
     capped = f", {len(s['capped_seeds'])} at the {_fmt(cfg['budget'])} cap" \
         if s["capped_seeds"] else ""
@@ -1276,7 +1276,7 @@ def results_table(results: dict, paper_runs=None) -> str:
                        if "max_test_wrong_any_trial" in ref else "– |"))
         pr = _paper_run(paper_runs, task)
         if pr is None:
-            rows.append(f"| {task}, LSTM | ours, paper procedure | not run | – | – | – | – | – |")
+            rows.append(f"| {task}, LSTM | ours, paper procedure | no finished run | – | – | – | – | – |")
         else:
             s = pr["summary"]["lstm"]
             capped = (f", {len(s['capped_seeds'])} at the "
@@ -1310,7 +1310,7 @@ def headline(results: dict, paper_runs=None) -> str:
     n_test = results["config"]["n_test"]
     pr = _paper_run(paper_runs, "6b")
     if pr is None:
-        ours_paper = "paper procedure: not run"
+        ours_paper = "paper procedure: no finished run"
     else:
         p = pr["summary"]["lstm"]
         m = p["sequences_to_solve_mean"]["mean"]

@@ -537,7 +537,7 @@ def test_paper_preset_cli_quick_variant(tmp_path):
     s = res["summary"]["lstm"]
     assert s["n_runs"] == s["n_seeds"] == 2 and s["capped_seeds"] == [0, 1]
     assert not (tmp_path / "checkpoint").exists()                     # removed when done
-    assert tob.results_table(res, {"paper": res}).count("not run") == 2    # 6a, the RNN
+    assert tob.results_table(res, {"paper": res}).count("no finished run") == 2    # 6a, the RNN
 
 
 def test_results_contract_functions():
@@ -546,7 +546,7 @@ def test_results_contract_functions():
     again = tob.finalize_results(json.loads(json.dumps(res)))
     assert again["summary"] == res["summary"]
     table = tob.results_table(res, {})
-    assert table.count("not run") == 3
+    assert table.count("no finished run") == 3
     rows = tob.overview(res, None)
     assert rows[0]["ours_paper"] is None and 0 <= rows[0]["ours_modern"] <= 1
     assert "|" not in tob.headline(res)
