@@ -1276,7 +1276,8 @@ def results_table(results: dict, paper_runs=None) -> str:
                        if "max_test_wrong_any_trial" in ref else "– |"))
         pr = _paper_run(paper_runs, task)
         if pr is None:
-            rows.append(f"| {task}, LSTM | ours, paper procedure | no finished run | – | – | – | – | – |")
+            rows.append(f"| {task}, LSTM | ours, paper procedure | no finished run "
+                        "| – | – | – | – | – |")
         else:
             s = pr["summary"]["lstm"]
             capped = (f", {len(s['capped_seeds'])} at the "
