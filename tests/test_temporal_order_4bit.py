@@ -633,3 +633,20 @@ def test_readme_prose_quotes_the_committed_paper_rnn_run():
     assert f"**{s['solved']} of {s['n_seeds']} trials** solve within " \
            f"{cfg['budget']:,} sequences each" in text
     assert len(s["capped_seeds"]) == s["n_seeds"] - s["solved"]
+
+
+def test_readme_prose_quotes_the_committed_paper_6b_run():
+    import json
+    path = FOLDER / "paper" / "results.json"
+    if not path.exists():
+        pytest.skip("the 6b paper run has not finished (paper/PARTIAL.md)")
+    res = json.loads(path.read_text())
+    text = " ".join((FOLDER / "README.md").read_text().split())
+    s = res["summary"]["lstm"]
+    m = s["sequences_to_solve_mean"]
+    assert res["preset"] == "paper" and res["config"]["task"] == "6b" and s["n_seeds"] == 10
+    assert f"On **6b it solves {s['solved']} of {s['n_seeds']} trials** after a mean of " \
+           f"**{m['mean']:,.0f} ± {m['sd']:,.0f}** sequences" in text
+    assert f"{len(s['capped_seeds'])} trials stopped at the " \
+           f"{res['config']['budget']:,}-sequence cap" in text
+    assert not (FOLDER / "paper" / "PARTIAL.md").exists()
