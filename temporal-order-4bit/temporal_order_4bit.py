@@ -784,6 +784,16 @@ def _gate_columns(cfg: Config) -> np.ndarray:
     return np.concatenate([np.arange(nc), nc + blk, nc + nb + blk])
 
 
+def _sgd_step(w, w_out, dw, feat, e, lr) -> None:
+    """The online update of a stack: w -= lr dw, and W_out by its gradient from the output
+    deltas e (N, K) and the features feat (N, F) the outputs read."""
+    dw_out = np.empty_like(w_out)
+    dw_out[:, :-1] = feat[:, :, None] * e[:, None, :]
+    dw_out[:, -1] = e
+    w -= lr * dw                                               # online gradient descent
+    w_out -= lr * dw_out
+
+
 def stack_update(w: np.ndarray, w_out: np.ndarray, sym: np.ndarray, lengths: np.ndarray,
                  d: np.ndarray, cfg: Config, lr: float) -> np.ndarray:
     """One online step of a stack of N LSTMs, each on its own sequence.
@@ -850,11 +860,7 @@ def stack_update(w: np.ndarray, w_out: np.ndarray, sym: np.ndarray, lengths: np.
     dw[:, :, :nc] = dw_e[:, :, :nc]                            # shared gates: sum the cells
     dw[:, :, nc:nc + nb] = dw_e[:, :, nc:2 * nc].reshape(n, -1, nb, c).sum(axis=3)
     dw[:, :, nc + nb:] = dw_e[:, :, 2 * nc:].reshape(n, -1, nb, c).sum(axis=3)
-    dw_out = np.empty_like(w_out)
-    dw_out[:, :-1] = feat[:, :, None] * e[:, None, :]
-    dw_out[:, -1] = e
-    w -= lr * dw                                               # online gradient descent
-    w_out -= lr * dw_out
+    _sgd_step(w, w_out, dw, feat, e, lr)
     return y
 
 
@@ -891,11 +897,7 @@ def rnn_stack_update(w: np.ndarray, w_out: np.ndarray, sym: np.ndarray, lengths:
         np.multiply(dh, dtanh[t], out=dnet[t])
         np.matmul(dnet[t], w_rec_t, out=dh)                    # net_t sees h_{t-1}
     dw = np.matmul(z[:t_max, :, 0].transpose(1, 2, 0), dnet[:, :, 0].transpose(1, 0, 2))
-    dw_out = np.empty_like(w_out)
-    dw_out[:, :-1] = feat[:, :, None] * e[:, None, :]
-    dw_out[:, -1] = e
-    w -= lr * dw                                               # online gradient descent
-    w_out -= lr * dw_out
+    _sgd_step(w, w_out, dw, feat, e, lr)
     return y
 
 
