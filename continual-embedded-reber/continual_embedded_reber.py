@@ -261,14 +261,15 @@ def n_cells(cfg: Config) -> int:
     return cfg.n_blocks * cfg.cells_per_block
 
 
-def param_shapes(cfg: Config, variant: str) -> list:
-    """(name, shape) of every parameter array, in a fixed order."""
-    c, nb, rows = n_cells(cfg), cfg.n_blocks, N_SYM + n_cells(cfg)
+def param_shapes(cfg: Config, variant: str, n_in: int = N_SYM, n_out: int = N_SYM) -> list:
+    """(name, shape) of every parameter array, in a fixed order (n_in inputs, n_out outputs:
+    the grammar's 7 unless another task says otherwise)."""
+    c, nb, rows = n_cells(cfg), cfg.n_blocks, n_in + n_cells(cfg)
     shapes = [("W_c", (rows, c)), ("W_in", (rows, nb)), ("b_in", (nb,))]
     if variant == "forget":
         shapes += [("W_phi", (rows, nb)), ("b_phi", (nb,))]
-    shapes += [("W_out", (rows, nb)), ("b_out", (nb,)), ("W_k", (rows, N_SYM)),
-               ("b_k", (N_SYM,))]
+    shapes += [("W_out", (rows, nb)), ("b_out", (nb,)), ("W_k", (rows, n_out)),
+               ("b_k", (n_out,))]
     return shapes
 
 
@@ -276,11 +277,12 @@ def n_weights(cfg: Config, variant: str) -> int:
     return int(sum(np.prod(s) for _n, s in param_shapes(cfg, variant)))
 
 
-def init_params(cfg: Config, rng, variant: str | None = None) -> dict:
+def init_params(cfg: Config, rng, variant: str | None = None, n_in: int = N_SYM,
+                n_out: int = N_SYM) -> dict:
     """Paper's init: U[-0.2, 0.2]; gate biases by block: in/out -0.5,-1,-1.5,-2; phi +0.5..+2."""
     variant = variant or cfg.variants[0]
     p = {name: rng.uniform(-cfg.init_range, cfg.init_range, size=shape)
-         for name, shape in param_shapes(cfg, variant)}
+         for name, shape in param_shapes(cfg, variant, n_in, n_out)}
     steps = 0.5 * np.arange(1, cfg.n_blocks + 1)
     p["b_in"] = -steps.copy()
     p["b_out"] = -steps.copy()
@@ -306,8 +308,10 @@ def pack(params: dict, forget: bool, dtype) -> dict:
     Hidden columns are [o | i | phi | c], 8 each (gate columns repeated for the 2 cells of a
     block), in half-net units z = net / 2, so one tanh gives every squash:
     f(net) = (1 + tanh z) / 2 and g = 2 tanh z_c; h(s) = tanh(s / 2) = tanh(u), u = s / 2.
+    The input count comes from the weight shapes (rows [x; y^c]: W_c has n_in + c rows).
     """
     c = params["W_c"].shape[-1]
+    n_in = params["W_c"].shape[-2] - c
     rep = c // params["b_in"].shape[-1]
     gates = ["W_out", "W_in"] + (["W_phi"] if forget else [])
     biases = ["b_out", "b_in"] + (["b_phi"] if forget else [])
@@ -316,9 +320,9 @@ def pack(params: dict, forget: bool, dtype) -> dict:
     b = np.concatenate([np.repeat(params[g], rep, axis=-1) for g in biases]
                        + [np.zeros(params["b_in"].shape[:-1] + (c,))], axis=-1) * 0.5
     w = w.astype(dtype)
-    return dict(Wx=w[:, :N_SYM], Wh=np.ascontiguousarray(w[:, N_SYM:]), b=b.astype(dtype),
-                Wkx=params["W_k"][:, :N_SYM].astype(dtype),
-                Wkh=np.ascontiguousarray(params["W_k"][:, N_SYM:].astype(dtype)),
+    return dict(Wx=w[:, :n_in], Wh=np.ascontiguousarray(w[:, n_in:]), b=b.astype(dtype),
+                Wkx=params["W_k"][:, :n_in].astype(dtype),
+                Wkh=np.ascontiguousarray(params["W_k"][:, n_in:].astype(dtype)),
                 bk=params["b_k"].astype(dtype))
 
 
@@ -425,8 +429,11 @@ class Kernel:
 
     # --- backward -----------------------------------------------------------------------
     def backward(self, pk, x, dlogits):
-        """BPTT through the chunk. dlogits: dL/dnet_k (T, N, B, 7). Returns net-unit grads."""
+        """BPTT through the chunk. dlogits: dL/dnet_k (T, N, B, n_out). Returns net-unit grads.
+
+        The input and output counts come from pk["Wx"] (N, n_in, K) and dlogits."""
         T, c, ng, N, B = self.T, self.c, self.ng, self.N, self.B
+        n_in, n_out = pk["Wx"].shape[-2], dlogits.shape[-1]
         A, G, Hh, dZ, M = self.A, self.G, self.Hh, self.dZ, self.M
         Yprev = self.Ym if self.reset else self.Y[:-1]
         Uprev = self.Um if self.reset else self.U[:-1]
@@ -480,11 +487,11 @@ class Kernel:
         dnet = dZ.reshape(T, N, B, self.K).transpose(1, 0, 2, 3).reshape(N, T * B, self.K)
         dnet = dnet * 0.5
         yp = Yprev.transpose(1, 0, 2, 3).reshape(N, T * B, c)
-        onehot = np.eye(N_SYM, dtype=self.dtype)[x.transpose(1, 0, 2).reshape(N, T * B)]
+        onehot = np.eye(n_in, dtype=self.dtype)[x.transpose(1, 0, 2).reshape(N, T * B)]
         dWh = np.matmul(np.swapaxes(yp, 1, 2), dnet)
         dWx = np.matmul(np.swapaxes(onehot, 1, 2), dnet)
         db = dnet.sum(1)
-        dl = dlogits.transpose(1, 0, 2, 3).reshape(N, T * B, N_SYM)
+        dl = dlogits.transpose(1, 0, 2, 3).reshape(N, T * B, n_out)
         yc = self.Y[1:].transpose(1, 0, 2, 3).reshape(N, T * B, c)
         dKh = np.matmul(np.swapaxes(yc, 1, 2), dl)
         dKx = np.matmul(np.swapaxes(onehot, 1, 2), dl)
@@ -587,7 +594,8 @@ class FlatParams:
     """Stacked params (N, P) float64 with named views, so Adam is a few calls per update."""
 
     def __init__(self, cfg: Config, variant: str, stacked: dict):
-        self.shapes = param_shapes(cfg, variant)
+        # the order of param_shapes, the sizes of the arrays given (any input/output count)
+        self.shapes = [(k, stacked[k].shape[1:]) for k, _s in param_shapes(cfg, variant)]
         self.n = next(iter(stacked.values())).shape[0]
         self.flat = np.concatenate([stacked[k].reshape(self.n, -1) for k, _s in self.shapes],
                                    axis=1)
