@@ -1492,57 +1492,6 @@ def confirm_online(ocfg: OnlineConfig, recs: list) -> None:
 
 
 # ---------------------------------------------------------------------------------------
-# Continual noisy temporal order (the paper's Table 3): task and criterion (not trained yet)
-# ---------------------------------------------------------------------------------------
-# One stream of concatenated Experiment-6b sequences (Hochreiter & Schmidhuber 1997), never
-# reset: each sequence is E, random distractors a-d, B, 100-110 symbols long, with X or Y
-# at three positions t1 in [10, 20], t2 in [33, 43], t3 in [66, 76] (1-based, E at 1);
-# its class (8: XXX ... YYY) is the target at its last step (the B).
-CNTO_SYMBOLS = "EBabcdXY"
-CNTO_WINDOWS = ((10, 20), (33, 43), (66, 76))
-CNTO_LENGTHS = (100, 110)
-CNTO_THRESHOLD = 0.3  # 1997's criterion: every output within 0.3 of its target
-
-
-def cnto_sequence(rng) -> tuple:
-    """One Experiment-6b sequence: (symbol indices into CNTO_SYMBOLS, class in 0..7).
-    The class reads the markers as bits, X = 0, Y = 1, first marker highest."""
-    n = int(rng.integers(CNTO_LENGTHS[0], CNTO_LENGTHS[1] + 1))
-    seq = rng.integers(2, 6, size=n)  # distractors a, b, c, d
-    seq[0], seq[-1] = 0, 1  # E first, B last
-    cls = 0
-    for lo, hi in CNTO_WINDOWS:
-        t = int(rng.integers(lo, hi + 1)) - 1
-        bit = int(rng.integers(0, 2))
-        seq[t] = 6 + bit  # X or Y
-        cls = 2 * cls + bit
-    return seq, cls
-
-
-def cnto_stream(rng, n_sequences: int) -> dict:
-    """n_sequences sequences concatenated into one stream: x (L,) symbol indices, ends
-    (n,) the index of each sequence's last step (where its class is the target), classes."""
-    seqs = [cnto_sequence(rng) for _ in range(n_sequences)]
-    x = np.concatenate([q for q, _c in seqs])
-    ends = np.cumsum([len(q) for q, _c in seqs]) - 1
-    return dict(x=x, ends=ends, classes=np.array([c for _q, c in seqs]))
-
-
-def cnto_correct(y_end, classes, threshold: float = CNTO_THRESHOLD):
-    """y_end (..., 8) outputs at the sequence ends: correct iff every output is within
-    threshold of the one-hot class target."""
-    target = np.eye(8)[classes]
-    return (np.abs(np.asarray(y_end) - target) < threshold).all(axis=-1)
-
-
-def cnto_perfect(correct) -> bool:
-    """correct (test streams, 100): perfect iff every stream's 100 successive sequences are
-    all correct (the paper's criterion, on 10 test streams)."""
-    correct = np.asarray(correct, dtype=bool)
-    return bool(correct.ndim == 2 and correct.shape[1] >= 100 and correct[:, :100].all())
-
-
-# ---------------------------------------------------------------------------------------
 # Results: summary over seeds, README table, catalog cell
 # ---------------------------------------------------------------------------------------
 PAPER_TABLE2 = {  # % perfect (mean training streams to perfect), % good <mean error-free len>

@@ -7,10 +7,11 @@ import re
 
 import numpy as np
 import pytest
-from helpers import ROOT, load_experiment, run_script
+from helpers import ROOT, load_experiment, load_script, run_script
 
 FOLDER = ROOT / "continual-embedded-reber"
 m = load_experiment(FOLDER)
+cnto = load_script(FOLDER / "cnto.py")
 
 # An independent description of the grammar: a regular expression for one Reber string,
 # and a hand-written walker for the legal next symbols.
@@ -531,30 +532,30 @@ def test_readme_prose_numbers_match_results():
 def test_cnto_generator_and_criterion():
     """CNTO (Table 3): concatenated Experiment-6b sequences with the class at each end."""
     rng = np.random.default_rng(5)
-    st = m.cnto_stream(rng, 300)
+    st = cnto.cnto_stream(rng, 300)
     x, ends, classes = st["x"], st["ends"], st["classes"]
     starts = np.concatenate([[0], ends[:-1] + 1])
     assert ends[-1] == len(x) - 1 and len(ends) == 300
     seen = set()
     for a, b, c in zip(starts, ends, classes, strict=True):
-        seq = "".join(m.CNTO_SYMBOLS[i] for i in x[a:b + 1])
+        seq = "".join(cnto.CNTO_SYMBOLS[i] for i in x[a:b + 1])
         assert 100 <= len(seq) <= 110 and seq[0] == "E" and seq[-1] == "B"
         marks = [i + 1 for i, ch in enumerate(seq) if ch in "XY"]
         assert len(marks) == 3 and set(seq[1:-1]) - set("abcdXY") == set()
-        for t, (lo, hi) in zip(marks, m.CNTO_WINDOWS, strict=True):
+        for t, (lo, hi) in zip(marks, cnto.CNTO_WINDOWS, strict=True):
             assert lo <= t <= hi
         assert c == int("".join("01"[seq[t - 1] == "Y"] for t in marks), 2)
         seen.add(c)
     assert seen == set(range(8))
-    assert np.array_equal(m.cnto_stream(np.random.default_rng(5), 300)["x"], x)
+    assert np.array_equal(cnto.cnto_stream(np.random.default_rng(5), 300)["x"], x)
     y = np.eye(8)[classes[:4]] * 0.8 + 0.1  # within 0.3 of every target
-    assert m.cnto_correct(y, classes[:4]).all()
+    assert cnto.cnto_correct(y, classes[:4]).all()
     y[2, classes[2]] = 0.65  # off by 0.35
-    assert list(m.cnto_correct(y, classes[:4])) == [True, True, False, True]
+    assert list(cnto.cnto_correct(y, classes[:4])) == [True, True, False, True]
     ok = np.ones((10, 100), dtype=bool)
-    assert m.cnto_perfect(ok)
+    assert cnto.cnto_perfect(ok)
     ok[3, 99] = False
-    assert not m.cnto_perfect(ok) and not m.cnto_perfect(np.ones((10, 99), dtype=bool))
+    assert not cnto.cnto_perfect(ok) and not cnto.cnto_perfect(np.ones((10, 99), dtype=bool))
 
 
 def test_paper_cli_resumes_from_its_checkpoint(tmp_path):
