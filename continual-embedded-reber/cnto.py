@@ -246,7 +246,9 @@ def end_loss(logits, cls):
     scale = (1.0 / np.maximum(ends, 1)).astype(logits.dtype)
     y = 0.5 * (1.0 + np.tanh(0.5 * logits))  # y^k = f(net_k)
     per = (np.logaddexp(0.0, logits) - target * logits).sum(-1) * mask
-    loss = per.sum(axis=(0, 2)) * scale
+    per_net = np.ascontiguousarray(per.transpose(1, 0, 2), dtype=np.float64)
+    loss = per_net.reshape(per_net.shape[0], -1).sum(-1) * scale  # one row per net: the
+    # same summation order whichever nets share the stack
     dl = (y - target) * mask[..., None] * scale[None, :, None, None]
     return loss, dl, y, ends
 

@@ -1,0 +1,212 @@
+"""Tests for continual-embedded-reber/cnto.py: the continual noisy temporal order task."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+from helpers import (
+    ROOT,
+    assert_same_record,
+    compare_grads,
+    gradcheck,
+    load_experiment,
+    load_script,
+    run_script,
+)
+
+FOLDER = ROOT / "continual-embedded-reber"
+cer = load_experiment(FOLDER)
+cnto = load_script(FOLDER / "cnto.py")
+SCRIPT = FOLDER / "cnto.py"
+
+
+def test_net_size_and_init():
+    cfg = cnto.PRESETS["modern"]
+    p = cnto.init_params(cfg, np.random.default_rng(0), "forget")
+    rows = cnto.N_IN + 6  # [x (8); y^c (6)]: 3 blocks x 2 cells
+    assert p["W_c"].shape == (rows, 6) and p["W_in"].shape == (rows, 3)
+    assert p["W_k"].shape == (rows, 8) and p["b_k"].shape == (8,)
+    assert np.allclose(p["b_in"], [-0.5, -1.0, -1.5]) and np.allclose(p["b_phi"], [0.5, 1, 1.5])
+    # cell inputs (unbiased) + 3 biased gates of 3 blocks + 8 biased outputs = 339
+    assert cnto.n_weights(cfg, "forget") == rows * 6 + 3 * (rows * 3 + 3) + rows * 8 + 8 == 339
+    assert cnto.n_weights(cfg, "no_forget") == cnto.n_weights(cfg, "forget") - rows * 3 - 3
+
+
+@pytest.mark.parametrize("name,cfg", cnto.GRADCHECK_CASES, ids=[n for n, _c in
+                                                               cnto.GRADCHECK_CASES])
+def test_gradcheck_masked_end_loss(name, cfg):
+    """Central differences of the masked end-of-sequence loss through the fused Kernel
+    (float64) equal its BPTT gradient; a gradient with one entry off by 1e-4 fails."""
+    rng = np.random.default_rng(7)
+    params = cnto.init_params(cfg, rng, name)
+    for k in params:  # off the init's symmetric biases
+        params[k] = params[k] + rng.normal(0.0, 0.3, params[k].shape)
+    batch = cnto.sample_batch(cfg, rng, name)
+    assert (batch["cls"] >= 0).sum() >= 2 and np.isin(batch["x"], (6, 7)).any()
+    ok, report = gradcheck(cnto, cfg, params, batch)
+    assert ok, report
+    _l, grads = cnto.loss_and_grads(params, batch, cfg)
+    bad = {k: v.copy() for k, v in grads.items()}
+    i = np.unravel_index(np.argmax(np.abs(bad["W_in"])), bad["W_in"].shape)
+    bad["W_in"][i] *= 1 + 1e-4
+    assert not compare_grads(bad, grads)[0]
+
+
+def test_loss_ignores_non_end_steps():
+    """Only the outputs at sequence ends enter the loss: dL/dnet_k is zero elsewhere, the
+    loss is the BCE at the ends over their count, and inputs after the chunk's last end
+    leave the loss and gradient unchanged."""
+    rng = np.random.default_rng(3)
+    cls = np.full((50, 2, 3), -1)
+    cls[10, 0, 1], cls[40, 0, 1], cls[49, 1, 0] = 3, 5, 0
+    logits = rng.normal(size=(50, 2, 3, 8))
+    loss_v, dl, y, ends = cnto.end_loss(logits, cls)
+    assert list(ends) == [2, 1]
+    assert np.all(dl[cls < 0] == 0.0) and np.all(dl[cls >= 0] != 0.0)
+
+    def bce(z, k):
+        return float(np.sum(np.logaddexp(0, z) - np.eye(8)[k] * z))
+
+    assert np.isclose(loss_v[0], (bce(logits[10, 0, 1], 3) + bce(logits[40, 0, 1], 5)) / 2)
+    assert np.isclose(loss_v[1], bce(logits[49, 1, 0], 0))
+    cfg = cnto.GRADCHECK_CASES[0][1]
+    params = cnto.init_params(cfg, rng, "forget")
+    batch = cnto.sample_batch(cfg, rng, "forget")
+    last = np.flatnonzero((batch["cls"] >= 0).any(axis=1)).max()
+    assert last < cfg.chunk - 2
+    other = dict(batch, x=batch["x"].copy())
+    other["x"][last + 1:] = rng.integers(0, 8, size=other["x"][last + 1:].shape)
+    la, ga = cnto.loss_and_grads(params, batch, cfg)
+    lb, gb = cnto.loss_and_grads(params, other, cfg)
+    assert la == lb and all(np.allclose(ga[k], gb[k], rtol=0, atol=1e-15) for k in ga)
+
+
+def test_reset_zeroes_the_state_at_every_e():
+    """`reset`: the state is zeroed before each E, so the output at a sequence's end does not
+    depend on the sequences before it; without reset it does."""
+    cfg = dataclasses.replace(cnto.GRADCHECK_CASES[0][1], chunk=230)
+    rng = np.random.default_rng(11)
+    st = cnto.cnto_stream(rng, 2)
+    x = st["x"][None, :].T  # (L, 1)
+    other = x.copy()
+    other[1:st["ends"][0]] = rng.integers(2, 6, size=(st["ends"][0] - 1, 1))  # 1st sequence
+    outs = {}
+    for variant in ("reset", "no_forget"):
+        p = cnto.init_params(cfg, np.random.default_rng(1), variant)
+        ker = cnto.new_kernel(cfg, variant, 1, x.shape[0], 1, np.float64)
+        pk = cer.pack({k: v[None] for k, v in p.items()}, False, np.float64)
+        z = np.zeros((1, 1, 6))
+        a = ker.forward(pk, x[:, None], cnto.reset_keep(x[:, None], variant), z, z).copy()
+        b = ker.forward(pk, other[:, None], cnto.reset_keep(other[:, None], variant), z, z)
+        outs[variant] = np.abs(a[st["ends"][1]] - b[st["ends"][1]]).max()
+    assert outs["reset"] == 0.0 and outs["no_forget"] > 1e-6
+
+
+def test_streams_of_training_stop_tests_and_confirmation_differ():
+    """Training, every stop test and the confirmation draw their streams from different rngs:
+    no two of them share their first sequences, for any seed; a net's streams do not depend
+    on its variant (same training data per seed)."""
+    cfg = cnto.PRESETS["quick"]
+    for seed in (0, 1, 2):
+        train = cnto.TrainingStreams(cnto.data_rng(seed, "train"), cfg.batch).take(400)[0]
+        tests = [cnto.test_data(cfg, cnto.data_rng(seed, "stop_test", k))[0][:400]
+                 for k in range(3)]
+        conf = cnto.test_data(cfg, cnto.data_rng(seed, "confirm"))[0][:400]
+        cols = [train[:, b] for b in range(train.shape[1])]
+        for arr in tests + [conf]:
+            cols += [arr[:, s] for s in range(arr.shape[1])]
+        flat = {c.tobytes() for c in cols}
+        assert len(flat) == len(cols)  # every stream differs from every other
+    other = cnto.TrainingStreams(cnto.data_rng(1, "train"), cfg.batch).take(400)[0]
+    assert not np.array_equal(other, cnto.TrainingStreams(cnto.data_rng(0, "train"),
+                                                          cfg.batch).take(400)[0])
+
+
+def test_stop_test_uses_its_keyed_streams():
+    """evaluate draws each net's streams from the rng it is given (so a stop test and the
+    confirmation see the streams checked above): same rng -> same verdict per sequence."""
+    cfg = cnto.PRESETS["quick"]
+    p = cnto.init_params(cfg, np.random.default_rng(0), "forget")
+    stacked = {k: np.stack([v, v]) for k, v in p.items()}
+    rngs = [cnto.data_rng(0, "confirm"), cnto.data_rng(0, "confirm")]
+    ev = cnto.evaluate(cfg, "forget", stacked, rngs, early_exit=False)
+    assert np.array_equal(ev["correct"][0], ev["correct"][1])
+
+
+def test_stacked_seeds_equal_single_seeds():
+    """A net's record does not depend on which other seeds share its stack."""
+    cfg = cnto.PRESETS["quick"]
+    both = cnto.train_stack(cfg, "forget", [0, 1])
+    alone = [cnto.train_stack(cfg, "forget", [s])[0] for s in (0, 1)]
+    for a, b in zip(both, alone, strict=True):
+        assert_same_record(a, b)
+    assert not np.array_equal(both[0]["final_params"]["W_c"], both[1]["final_params"]["W_c"])
+
+
+def test_a_net_stops_at_a_perfect_stop_test(monkeypatch):
+    """A perfect stop test stops the net (solved, sequences_to_solve = its training
+    sequences) while the other nets of its stack go on to the budget; both are confirmed."""
+    cfg = cnto.PRESETS["quick"]
+    real_eval, real_rng = cnto.evaluate, cnto.data_rng
+
+    def keyed_rng(seed, role, k=0):  # stop tests get their key instead of a generator
+        return (seed, role, k) if role == "stop_test" else real_rng(seed, role, k)
+
+    def fake_eval(cfg_, variant, stacked, rngs, early_exit):
+        if not early_exit:
+            return real_eval(cfg_, variant, stacked, rngs, early_exit)
+        return dict(perfect=np.array([key[0] == 1 for key in rngs]))  # seed 1 passes
+
+    monkeypatch.setattr(cnto, "evaluate", fake_eval)
+    monkeypatch.setattr(cnto, "data_rng", keyed_rng)
+    rec = cnto.train_stack(cfg, "no_forget", [0, 1])
+    assert not rec[0]["solved"] and rec[0]["training_sequences"] >= cfg.max_sequences
+    assert rec[0]["sequences_to_solve"] is None and len(rec[0]["stop_tests"]) == 2
+    assert rec[1]["solved"] and rec[1]["sequences_to_solve"] == rec[1]["training_sequences"]
+    assert cfg.test_every <= rec[1]["sequences_to_solve"] < cfg.test_every + 40
+    assert len(rec[1]["stop_tests"]) == 1 and "perfect" in rec[1]["confirm"]
+
+
+@pytest.mark.parametrize("args", [
+    ["--variants", "forget,decay"], ["--variants", "forget,forget"], ["--seeds", "3-1"],
+    ["--seeds", "1,1"], ["--max-sequences", "0"], ["--jobs", "0"], ["--outdir", ""],
+    ["--preset", "fast"], ["--stack", "-1"],
+])
+def test_cli_refusals(args, tmp_path):
+    out = tmp_path / "out"
+    args = ["--preset", "quick", "--quiet", "--outdir", str(out), *args] \
+        if "--outdir" not in args else ["--preset", "quick", "--quiet", *args]
+    res = run_script(SCRIPT, args, timeout=60)
+    assert res.returncode == 2, res.stderr
+    err = res.stderr.strip().splitlines()
+    assert "Traceback" not in res.stderr and err and "error:" in err[-1]
+    assert not (out / "results.json").exists()
+
+
+def test_quick_preset_end_to_end(tmp_path):
+    res = run_script(SCRIPT, ["--preset", "quick", "--seeds", "0-1", "--jobs", "2",
+                              "--quiet", "--outdir", str(tmp_path)], timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split("\n")[:2] == [f"wrote {tmp_path / 'results.json'}",
+                                          f"wrote {tmp_path / 'run.npz'}"]
+    r = json.loads((tmp_path / "results.json").read_text())
+    assert r["experiment"] == "continual-embedded-reber/cnto" and r["preset"] == "quick"
+    assert r["command"][:2] == ["python", "continual-embedded-reber/cnto.py"]
+    assert {"git_commit", "git_dirty"} <= set(r["env"])
+    assert [(s["variant"], s["seed"]) for s in r["seeds"]] == [
+        (v, s) for v in ("forget", "no_forget", "reset") for s in (0, 1)]
+    for v, d in r["summary"].items():
+        rs = [s for s in r["seeds"] if s["variant"] == v]
+        assert d["n_runs"] == d["n_seeds"] == 2
+        assert d["sequences_total"] == sum(s["training_sequences"] for s in rs)
+        assert d["runs_confirmed"] == sum(s["confirm"]["perfect"] for s in rs)
+        for k in ("sequences_to_solve", "training_sequences"):
+            assert len(d[k]["values"]) == 2
+    for s in r["seeds"]:
+        assert s["training_sequences"] >= r["config"]["max_sequences"] or s["solved"]
+        assert 0.0 <= s["confirm"]["correct_fraction"] <= 1.0 and s["cpu_time_s"] > 0
+    with np.load(tmp_path / "run.npz") as z:
+        assert "forget/seed0/W_phi" in z.files and "no_forget/seed1/W_c" in z.files
