@@ -997,12 +997,22 @@ class OnlineNets:
         phi = 2 * n_blocks + blk
         self.gidx = np.concatenate([blk, n_blocks + blk, phi, phi, phi])  # y^phi x3: the carry
         self.es3 = np.zeros((N, 3 * c))  # e_s repeated for [in | phi | c]
-        self.eye = np.eye(N_SYM)
+        self.eye = np.eye(self.n_in)
         self.gW = np.zeros_like(self.W)
         self.gWk = np.zeros_like(self.Wk)
         self.C = np.zeros((N, 3 * c))
         self.gH = np.zeros_like(self.P)
-        self.y = np.zeros((N, N_SYM))
+        self.y = np.zeros((N, self.n_out))
+
+    # input and output counts from the weight shapes (W rows [x; y^c; 1]); properties, not
+    # attributes, so that runs pickled before they existed load and resume unchanged
+    @property
+    def n_in(self) -> int:
+        return self.R - self.c - 1
+
+    @property
+    def n_out(self) -> int:
+        return self.Wk.shape[-1]
 
     def block_sum(self, a):
         """(..., k * cpb) per-cell columns -> (..., k) per-block sums (cells of a block are
@@ -1027,14 +1037,14 @@ class OnlineNets:
         self.P *= k[:, :, None]
 
     def step(self, x, target, alpha=None):
-        """One symbol x (N,) with targets (N, 7). Returns wrong (N,) (the paper's error).
+        """One symbol x (N,) with targets (N, n_out). Returns wrong (N,) (the paper's error).
 
         With alpha (N,) every net n moves by -alpha_n dE(t)/dw; without, the gradient is
         stored in self.gW, self.gWk (same layout as W, Wk) and the weights stay.
         """
-        N, nb, c, Z, Zk = self.N, self.nb, self.c, self.Z, self.Zk
-        Z[:, :N_SYM] = self.eye[x]
-        Z[:, N_SYM:N_SYM + c] = self.yc
+        N, nb, c, Z, Zk, ni = self.N, self.nb, self.c, self.Z, self.Zk, self.n_in
+        Z[:, :ni] = self.eye[x]
+        Z[:, ni:ni + c] = self.yc
         s_prev = self.s
         net = np.matmul(Z[:, None, :], self.W)[:, 0]  # net_u = sum_m w_um z_m
         f = 0.5 * (1.0 + np.tanh(0.5 * net))  # f(net) for every hidden unit
@@ -1049,8 +1059,8 @@ class OnlineNets:
         s = y_phi * s_prev + y_in * g  # s_c(t) = y^phi s_c(t-1) + y^in g(net_c)
         h = np.tanh(0.5 * s)  # h(s_c) = 2 f(s_c) - 1
         yc = y_out * h  # y^c = y^out h(s_c)
-        Zk[:, :N_SYM] = Z[:, :N_SYM]
-        Zk[:, N_SYM:N_SYM + c] = yc
+        Zk[:, :ni] = Z[:, :ni]
+        Zk[:, ni:ni + c] = yc
         y = 0.5 * (1.0 + np.tanh(0.5 * np.matmul(Zk[:, None, :], self.Wk)[:, 0]))  # y^k
         err = y - target
         wrong = (np.abs(err) >= ERROR_THRESHOLD).any(axis=1)
@@ -1066,7 +1076,7 @@ class OnlineNets:
         # each net's error terms scaled by its alpha
         a = np.ones(N) if alpha is None else alpha
         dk = err * y * (1.0 - y) * a[:, None]  # dE/dnet_k
-        dyc = np.einsum("nvk,nk->nv", self.Wk[:, N_SYM:N_SYM + c], dk)  # dE/dy^c, outputs only
+        dyc = np.einsum("nvk,nk->nv", self.Wk[:, ni:ni + c], dk)  # dE/dy^c, outputs only
         fo = f[:, :nb]
         d_out = self.block_sum(dyc * h) * fo * (1.0 - fo)  # inverts y^c = y^out h
         e_s = dyc * y_out * 0.5 * (1.0 - h * h)  # dE/ds_c through h(s_c), truncated
@@ -1102,22 +1112,26 @@ class TestLane:
         self.yc = np.zeros((N, S, nets.c))
         self.eye = nets.eye
 
+    @property
+    def n_in(self) -> int:  # W rows [x; y^c; 1] (a property: old pickles load unchanged)
+        return self.R - self.c - 1
+
     def take(self, idx):
         """Keep only the nets idx."""
         self.W, self.Wk, self.fm, self.cd = self.W[idx], self.Wk[idx], self.fm[idx], self.cd[idx]
         self.s, self.yc = self.s[idx], self.yc[idx]
 
     def step(self, idx, x, target, keep):
-        """One symbol for the tests of nets idx (k,): x (k, S), target (k, S, 7), keep
+        """One symbol for the tests of nets idx (k,): x (k, S), target (k, S, n_out), keep
         (k, S) or None. Returns wrong (k, S)."""
-        c = self.c
+        c, ni = self.c, self.n_in
         s, yc = self.s[idx], self.yc[idx]
         if keep is not None:
             s *= keep[..., None]
             yc *= keep[..., None]
         Z = np.empty(x.shape + (self.R,))
-        Z[..., :N_SYM] = self.eye[x]
-        Z[..., N_SYM:N_SYM + c] = yc
+        Z[..., :ni] = self.eye[x]
+        Z[..., ni:ni + c] = yc
         Z[..., -1] = 1.0
         f = 0.5 * (1.0 + np.tanh(0.5 * np.matmul(Z, self.W[idx])))  # per cell
         cd = self.cd[idx]
@@ -1125,7 +1139,7 @@ class TestLane:
         s = y_phi * s + f[..., c:2 * c] * (4.0 * f[..., 3 * c:] - 2.0)
         yc = f[..., :c] * np.tanh(0.5 * s)
         self.s[idx], self.yc[idx] = s, yc
-        Z[..., N_SYM:N_SYM + c] = yc
+        Z[..., ni:ni + c] = yc
         y = 0.5 * (1.0 + np.tanh(0.5 * np.matmul(Z, self.Wk[idx])))
         return (np.abs(y - target) >= ERROR_THRESHOLD).any(axis=-1)
 
