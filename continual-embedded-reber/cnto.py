@@ -178,12 +178,35 @@ class Config:
     log_every: int = 5_000  # one curve point per this many training sequences
 
 
+@dataclass(frozen=True)
+class OnlineConfig:
+    """The paper's online scheme (`--preset paper`), all nets of a group in lock-step."""
+
+    variants: tuple = VARIANTS  # model variants, each on the same training stream per seed
+    n_blocks: int = 3  # memory blocks (1997's Experiment 6b: 3)
+    cells_per_block: int = 2  # cells per block (1997's Experiment 6b: 2)
+    init_range: float = 0.2  # weights uniform in [-init_range, init_range]
+    lr: float = 0.1  # alpha: 1997's Experiment 6b rate (the 2000 paper's CNTO rate is not
+    # in our sources)
+    max_sequences: int = 1_000_000  # cap per net (training sequences)
+    test_every: int = 5_000  # training sequences between two tests
+    test_streams: int = 10  # streams per test (paper: 10)
+    test_sequences: int = CNTO_TEST_SEQUENCES  # sequences per test stream (paper: 100)
+    test_block: int = 1024  # steps per forward block in a test
+    kernel_dtype: str = "float64"  # the tests' kernel (the online nets are float64)
+    coin_block: int = 4096  # training steps drawn per net at a time
+    log_every: int = 50_000  # one curve point per this many training sequences
+
+
 PRESETS = {
     "modern": Config(),
+    "paper": OnlineConfig(),
     "quick": Config(batch=4, chunk=128, max_sequences=600, lr_decay_sequences=600,
                     test_every=300, test_streams=3, test_sequences=10, test_block=512,
                     log_every=200),
 }
+QUICK_ONLINE = OnlineConfig(max_sequences=60, test_every=30, test_streams=2, test_sequences=5,
+                            test_block=256, coin_block=512, log_every=20)  # for the tests
 
 
 # ---------------------------------------------------------------------------------------
@@ -582,6 +605,161 @@ def train(cfg: Config, seed: int, log=None) -> dict:
 
 
 # ---------------------------------------------------------------------------------------
+# Training (the paper's scheme): online, one update per symbol, truncated gradient
+# ---------------------------------------------------------------------------------------
+# The main script's OnlineNets: after every symbol every weight moves by -alpha dE(t)/dw with
+# the truncated LSTM gradient computed forward (error reaches a cell only from the outputs at
+# the same step and flows back in time only through s_c). Here E(t) = 1/2 sum_k (y^k - t^k)^2
+# at a sequence end and no error elsewhere: alpha is zero at every other step. One continual
+# training stream per net; it ends at its first misclassified sequence end and the next
+# stream starts from zero state (the CERG rule, transposed). Every test_every training
+# sequences the net is tested on its current weights (training waits): 10 fresh streams x
+# 100 sequences with early exit at the first wrong end; a perfect test stops the net.
+class OnlineGroup:
+    """Nets [(variant, seed), ...] trained online in lock-step (one row per net)."""
+
+    def __init__(self, ocfg: OnlineConfig, nets):
+        self.ocfg, self.nets = ocfg, [(v, int(s)) for v, s in nets]
+        params = [init_params(ocfg, data_rng(s, "init", VARIANTS.index(v)), v)
+                  for v, s in self.nets]
+        self.net = cer.OnlineNets(params, [v == "forget" for v, _s in self.nets],
+                                  ocfg.n_blocks, ocfg.cells_per_block)
+        N = len(self.nets)
+        self.ids = np.arange(N)  # rows -> index into nets
+        self.streams = [TrainingStreams(data_rng(s, "train"), 1) for _v, s in self.nets]
+        self.reset = np.array([v == "reset" for v, _s in self.nets])
+        self.fresh = np.ones(N, dtype=bool)  # a training stream starts at the next step
+        self.sequences = np.zeros(N, dtype=np.int64)
+        self.symbols = np.zeros(N, dtype=np.int64)
+        self.stream_count = np.ones(N, dtype=np.int64)  # training streams begun
+        self.win = np.zeros((2, N))  # curve window: sequence ends, wrong ends
+        self.recs = [dict(seed=s, variant=v, n_weights=n_weights(ocfg, v), solved=False,
+                          sequences_to_solve=None, tests=0, best_test_fraction=0.0,
+                          curves=dict(sequences=[], wrong_fraction=[], streams_begun=[]))
+                     for v, s in self.nets]
+        self.final = [None] * N
+        self.eye = np.eye(N_CLASSES)
+
+    def params(self, j) -> dict:
+        v = self.nets[self.ids[j]][0]
+        return cer.unfuse_online(self.net.W[j], self.net.Wk[j], v, self.ocfg.n_blocks)
+
+    def finish(self, rows, solved: bool):
+        for j in rows:
+            r = self.recs[self.ids[j]]
+            r["solved"] = solved
+            r["sequences_to_solve"] = int(self.sequences[j]) if solved else None
+            r["training_sequences"] = int(self.sequences[j])
+            r["training_symbols"] = int(self.symbols[j])
+            r["training_streams"] = int(self.stream_count[j])
+            self.final[self.ids[j]] = self.params(j)
+
+    def keep_only(self, rows):
+        rows = np.asarray(rows, dtype=np.int64)
+        self.net.take(rows)
+        self.ids, self.reset, self.fresh = self.ids[rows], self.reset[rows], self.fresh[rows]
+        self.sequences, self.symbols = self.sequences[rows], self.symbols[rows]
+        self.stream_count, self.win = self.stream_count[rows], self.win[:, rows]
+        self.streams = [self.streams[j] for j in rows]
+
+    def test(self, rows) -> list:
+        """Test the nets `rows` on their current weights; the rows whose test is perfect."""
+        passed = []
+        for v in VARIANTS:
+            sub = [j for j in rows if self.nets[self.ids[j]][0] == v]
+            if not sub:
+                continue
+            ps = [self.params(j) for j in sub]
+            stacked = {k: np.stack([p[k] for p in ps]) for k in ps[0]}
+            rngs = [data_rng(self.nets[self.ids[j]][1], "stop_test",
+                             self.recs[self.ids[j]]["tests"]) for j in sub]
+            ev = evaluate(self.ocfg, v, stacked, rngs, early_exit=True)
+            for i, j in enumerate(sub):
+                r = self.recs[self.ids[j]]
+                r["tests"] += 1
+                row_ok = ev["correct"][i].all(axis=1)  # streams without a wrong end
+                r["best_test_fraction"] = max(r["best_test_fraction"], float(row_ok.mean()))
+                if ev["perfect"][i]:
+                    passed.append(j)
+        return passed
+
+    def run_block(self):
+        """coin_block lock-step steps of every net still training."""
+        ocfg, net, B = self.ocfg, self.net, self.ocfg.coin_block
+        data = [s.take(B) for s in self.streams]
+        X = np.concatenate([d[0] for d in data], axis=1)  # (B, N)
+        C = np.concatenate([d[1] for d in data], axis=1)
+        alive = np.ones(len(self.ids), dtype=bool)
+        for i in range(B):
+            x, cls = X[i], C[i]
+            wipe = self.fresh | (self.reset & (x == SYM_E))
+            if wipe.any():  # new training stream, or `reset` before an E
+                net.zero_state((~wipe).astype(np.float64))
+            end = (cls >= 0) & alive
+            target = self.eye[np.maximum(cls, 0)]
+            net.step(x, target, ocfg.lr * end)  # alpha = 0 off the ends: no error there
+            self.symbols += alive
+            if not end.any():
+                self.fresh[:] = False
+                continue
+            wrong = end & ~cnto_correct(net.y, np.maximum(cls, 0))
+            self.fresh = wrong  # a wrong end ends the training stream
+            self.stream_count += wrong
+            self.sequences += end
+            self.win += np.stack([end, wrong])
+            self.log_curves(end)
+            due = np.flatnonzero(end & (self.sequences % ocfg.test_every == 0))
+            passed = self.test(due) if due.size else []
+            over = np.flatnonzero(end & (self.sequences >= ocfg.max_sequences))
+            over = [j for j in over if j not in passed]
+            self.finish(passed, True)
+            self.finish(over, False)
+            alive[passed] = False
+            alive[over] = False
+        if not (np.isfinite(net.W).all() and np.isfinite(net.Wk).all()):
+            bad = [self.nets[n] for j, n in enumerate(self.ids)
+                   if not (np.isfinite(net.W[j]).all() and np.isfinite(net.Wk[j]).all())]
+            raise FloatingPointError(f"non-finite weights: {bad}")
+        self.keep_only(np.flatnonzero(alive))
+
+    def log_curves(self, end):
+        due = end & (self.sequences % self.ocfg.log_every == 0)
+        for j in np.flatnonzero(due):
+            cv = self.recs[self.ids[j]]["curves"]
+            cv["sequences"].append(int(self.sequences[j]))
+            cv["wrong_fraction"].append(float(self.win[1, j] / max(self.win[0, j], 1)))
+            cv["streams_begun"].append(int(self.stream_count[j]))
+            self.win[:, j] = 0.0
+
+
+def train_online(ocfg: OnlineConfig, nets, log=None) -> list:
+    """Train nets [(variant, seed), ...] online in lock-step; confirm each; one record per
+    net. A net's record does not depend on which nets share its group."""
+    c0, t0, t_log = time.process_time(), time.perf_counter(), time.perf_counter()
+    g = OnlineGroup(ocfg, nets)
+    while g.ids.size:
+        g.run_block()
+        if log is not None and time.perf_counter() - t_log > 60.0:
+            t_log = time.perf_counter()
+            done = sum(r["solved"] for r in g.recs)
+            log(f"{len(g.ids)} nets training, {done} perfect, sequences "
+                f"{g.sequences.min() if g.ids.size else 0}-"
+                f"{g.sequences.max() if g.ids.size else 0}, elapsed {t_log - t0:.0f}s")
+    train_cpu = time.process_time() - c0
+    for v in VARIANTS:
+        rows = [n for n, (vn, _s) in enumerate(g.nets) if vn == v]
+        if rows:
+            confirm(ocfg, v, [g.recs[n] for n in rows], [g.final[n] for n in rows])
+    cpu = time.process_time() - c0
+    total = sum(r["training_symbols"] for r in g.recs)
+    for r, p in zip(g.recs, g.final, strict=True):  # CPU shared out by training symbols
+        r["cpu_time_s"] = cpu * r["training_symbols"] / max(total, 1)
+        r["throughput_net_symbols_per_cpu_s"] = total / max(train_cpu, 1e-9)  # the group's
+        r["final_params"] = p
+    return g.recs
+
+
+# ---------------------------------------------------------------------------------------
 # Results
 # ---------------------------------------------------------------------------------------
 def summarize(records: list) -> dict:
@@ -660,9 +838,7 @@ def build_parser():
     return ap
 
 
-def config_from_args(ap, args) -> Config:
-    if args.preset == "paper":
-        ap.error("--preset paper (the paper's online scheme) is not implemented for CNTO yet")
+def config_from_args(ap, args):
     over = dict(variants=args.variants, max_sequences=args.max_sequences)
     return dataclasses.replace(PRESETS[args.preset],
                                **{k: v for k, v in over.items() if v is not None})
@@ -685,6 +861,8 @@ def main(argv=None) -> int:
     cer.check_outdir(ap, outdir)
     command = ["python", f"{cer.FOLDER}/{Path(__file__).name}", *argv]
     try:
+        if args.preset == "paper":
+            return main_paper(args, cfg, outdir, command)
         return main_modern(args, cfg, outdir, command)
     except KeyboardInterrupt:
         print("interrupted: no results written", file=sys.stderr)
@@ -692,6 +870,7 @@ def main(argv=None) -> int:
 
 
 def main_modern(args, cfg: Config, outdir: Path, command) -> int:
+    """The modern scheme: seeds of one variant stacked --stack at a time per task."""
     t0 = time.perf_counter()
     env = cer.env_info(args.jobs, stack=args.stack)  # the tree as the run starts
     order = sorted(cfg.variants, key=lambda v: v != "no_forget")  # longest tasks first
@@ -702,7 +881,33 @@ def main_modern(args, cfg: Config, outdir: Path, command) -> int:
     except FloatingPointError as e:
         print(f"stopped: {e}", file=sys.stderr)
         return 1
-    records = [r for out in outs for r in out]
+    return write_results(args, cfg, outdir, command, env, t0, [r for o in outs for r in o])
+
+
+def _run_online_task(task):
+    ocfg, nets, quiet = task
+    log = None if quiet else (lambda s: print(f"{time.strftime('%H:%M:%S')} {s}", flush=True))
+    return train_online(ocfg, nets, log)
+
+
+def main_paper(args, ocfg: OnlineConfig, outdir: Path, command) -> int:
+    """The paper's scheme: every (variant, seed) net of a group in lock-step; seeds dealt
+    round-robin over --jobs groups, every variant of a seed in the same group."""
+    t0 = time.perf_counter()
+    env = cer.env_info(args.jobs)
+    k = min(args.jobs, len(args.seeds))
+    tasks = [(ocfg, [(v, s) for v in ocfg.variants for s in args.seeds[i::k]], args.quiet)
+             for i in range(k)]
+    try:
+        outs = cer.run_tasks(_run_online_task, tasks, args.jobs)
+    except FloatingPointError as e:
+        print(f"stopped: {e}", file=sys.stderr)
+        return 1
+    return write_results(args, ocfg, outdir, command, env, t0, [r for o in outs for r in o])
+
+
+def write_results(args, cfg, outdir: Path, command, env, t0, records) -> int:
+    """results.json (records without weights) and run.npz (final weights per net)."""
     arrays = {f"{r['variant']}/seed{r['seed']}/{k}": v
               for r in records for k, v in r["final_params"].items()}
     clean = [{k: v for k, v in r.items() if k != "final_params"} for r in records]

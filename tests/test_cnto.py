@@ -210,3 +210,47 @@ def test_quick_preset_end_to_end(tmp_path):
         assert 0.0 <= s["confirm"]["correct_fraction"] <= 1.0 and s["cpu_time_s"] > 0
     with np.load(tmp_path / "run.npz") as z:
         assert "forget/seed0/W_phi" in z.files and "no_forget/seed1/W_c" in z.files
+
+
+# --- the paper's online scheme -----------------------------------------------------------
+def test_online_nets_are_independent_of_their_group():
+    """An online net's record (and weights) does not depend on which nets share its group."""
+    ocfg = cnto.QUICK_ONLINE
+    nets = [("forget", 0), ("no_forget", 1), ("reset", 0)]
+    together = cnto.train_online(ocfg, nets)
+    for (v, s), rec in zip(nets, together, strict=True):
+        alone = cnto.train_online(ocfg, [(v, s)])[0]
+        assert (rec["variant"], rec["seed"]) == (v, s)
+        assert_same_record(rec, alone)
+    assert all(r["training_sequences"] >= ocfg.max_sequences or r["solved"] for r in together)
+
+
+def test_online_updates_only_at_sequence_ends():
+    """alpha is zero off the ends: a block without a sequence end changes the state but not
+    the weights; the same block with ends changes the weights."""
+    ocfg = dataclasses.replace(cnto.QUICK_ONLINE, coin_block=300)
+    g = cnto.OnlineGroup(ocfg, [("forget", 0)])
+    x = np.full((300, 1), 3)
+    x[::50] = 6
+    g.streams[0].take = lambda T: (x[:T], np.full((T, 1), -1))
+    W0, Wk0 = g.net.W.copy(), g.net.Wk.copy()
+    g.run_block()
+    assert np.array_equal(g.net.W, W0) and np.array_equal(g.net.Wk, Wk0)
+    assert np.abs(g.net.s).max() > 0 and g.sequences[0] == 0
+    cls = np.full((300, 1), -1)
+    cls[120, 0], cls[250, 0] = 5, 2
+    g.streams[0].take = lambda T: (x[:T], cls[:T])
+    g.run_block()
+    assert not np.array_equal(g.net.Wk, Wk0) and g.sequences[0] == 2
+
+
+def test_paper_preset_cli(tmp_path):
+    res = run_script(SCRIPT, ["--preset", "paper", "--seeds", "0", "--max-sequences", "30",
+                              "--jobs", "1", "--quiet", "--outdir", str(tmp_path)], timeout=120)
+    assert res.returncode == 0, res.stderr
+    r = json.loads((tmp_path / "results.json").read_text())
+    assert r["preset"] == "paper" and r["config"]["lr"] == 0.1
+    assert [s["variant"] for s in r["seeds"]] == ["forget", "no_forget", "reset"]
+    for s in r["seeds"]:
+        assert s["training_sequences"] == 30 and s["training_streams"] >= 1
+        assert s["throughput_net_symbols_per_cpu_s"] > 0 and "perfect" in s["confirm"]
