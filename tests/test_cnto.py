@@ -14,7 +14,10 @@ from helpers import (
     gradcheck,
     load_experiment,
     load_script,
+    process_group_members,
     run_script,
+    script_env,
+    sigint_default,
 )
 
 FOLDER = ROOT / "continual-embedded-reber"
@@ -184,6 +187,37 @@ def test_cli_refusals(args, tmp_path):
     err = res.stderr.strip().splitlines()
     assert "Traceback" not in res.stderr and err and "error:" in err[-1]
     assert not (out / "results.json").exists()
+
+
+def test_ctrl_c_stops_a_parallel_run(tmp_path):
+    """SIGINT to the process group of a --jobs 2 run: exit 130, one line, no results, no
+    worker left."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, str(SCRIPT), "--seeds", "0-3", "--jobs", "2",
+                             "--stack", "2", "--outdir", str(out), "--quiet"], cwd=str(ROOT),
+                            env=script_env(), start_new_session=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, preexec_fn=sigint_default)
+    try:
+        t0 = time.time()
+        while len(process_group_members(proc.pid)) < 3 and time.time() - t0 < 20:
+            time.sleep(0.1)
+        time.sleep(0.5)
+        assert proc.poll() is None, proc.stderr.read()[-2000:]
+        os.killpg(proc.pid, signal.SIGINT)
+        _out, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130 and err.strip() == "interrupted: no results written", err
+    time.sleep(0.3)
+    assert not process_group_members(proc.pid)
+    assert not (out / "results.json").exists() and not (out / "run.npz").exists()
 
 
 def test_quick_preset_end_to_end(tmp_path):
