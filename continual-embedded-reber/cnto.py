@@ -28,6 +28,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import dataclasses  # noqa: E402
+import pickle  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
@@ -206,7 +207,7 @@ PRESETS = {
                     test_every=300, test_streams=3, test_sequences=10, test_block=512,
                     log_every=200),
 }
-QUICK_ONLINE = OnlineConfig(max_sequences=60, test_every=30, test_streams=2, test_sequences=5,
+QUICK_ONLINE = OnlineConfig(max_sequences=40, test_every=20, test_streams=2, test_sequences=5,
                             test_block=256, coin_block=512, log_every=20)  # for the tests
 
 
@@ -640,6 +641,7 @@ class OnlineGroup:
                      for v, s in self.nets]
         self.final = [None] * N
         self.eye = np.eye(N_CLASSES)
+        self.cpu_s = 0.0  # training CPU seconds so far (kept across a resume)
 
     def params(self, j) -> dict:
         v = self.nets[self.ids[j]][0]
@@ -733,20 +735,54 @@ class OnlineGroup:
             self.win[:, j] = 0.0
 
 
-def train_online(ocfg: OnlineConfig, nets, log=None) -> list:
+class _GroupUnpickler(pickle.Unpickler):
+    """Finds this module's classes under either name it may have run as."""
+
+    def find_class(self, module, name):
+        if module in ("__main__", "cnto") and hasattr(sys.modules[__name__], name):
+            return getattr(sys.modules[__name__], name)
+        return super().find_class(module, name)
+
+
+def save_group(g: OnlineGroup, path: Path) -> None:
+    """Pickle a group between two blocks (atomically): it resumes bit-identically."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "wb") as f:
+        pickle.dump(g, f, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(tmp, path)
+
+
+def load_group(path: Path) -> OnlineGroup:
+    with open(path, "rb") as f:
+        return _GroupUnpickler(f).load()
+
+
+def train_online(ocfg: OnlineConfig, nets, log=None, checkpoint: Path | None = None,
+                 every: float = 600.0) -> list:
     """Train nets [(variant, seed), ...] online in lock-step; confirm each; one record per
-    net. A net's record does not depend on which nets share its group."""
-    c0, t0, t_log = time.process_time(), time.perf_counter(), time.perf_counter()
-    g = OnlineGroup(ocfg, nets)
+    net. A net's record does not depend on which nets share its group. With `checkpoint`,
+    the group resumes from that file if it exists and is saved to it every `every` s."""
+    t0 = t_log = t_save = time.perf_counter()
+    if checkpoint is not None and checkpoint.exists():
+        g = load_group(checkpoint)
+        if log is not None:
+            log(f"resumed {checkpoint.name}: {len(g.ids)} nets training")
+    else:
+        g = OnlineGroup(ocfg, nets)
+    c0 = time.process_time() - g.cpu_s  # CPU spent before a resume counts
     while g.ids.size:
         g.run_block()
-        if log is not None and time.perf_counter() - t_log > 60.0:
-            t_log = time.perf_counter()
+        g.cpu_s = time.process_time() - c0
+        now = time.perf_counter()
+        if checkpoint is not None and now - t_save > every and g.ids.size:
+            save_group(g, checkpoint)
+            t_save = now
+        if log is not None and now - t_log > 60.0 and g.ids.size:
+            t_log = now
             done = sum(r["solved"] for r in g.recs)
             log(f"{len(g.ids)} nets training, {done} perfect, sequences "
-                f"{g.sequences.min() if g.ids.size else 0}-"
-                f"{g.sequences.max() if g.ids.size else 0}, elapsed {t_log - t0:.0f}s")
-    train_cpu = time.process_time() - c0
+                f"{g.sequences.min()}-{g.sequences.max()}, elapsed {now - t0:.0f}s")
+    train_cpu = g.cpu_s
     for v in VARIANTS:
         rows = [n for n, (vn, _s) in enumerate(g.nets) if vn == v]
         if rows:
@@ -837,6 +873,9 @@ def build_parser():
     ap.add_argument("--quiet", action="store_true", help="no progress lines")
     ap.add_argument("--max-sequences", type=cer._positive(int), default=None,
                     help="training budget per net in sequences (default: the preset's)")
+    ap.add_argument("--checkpoint-every", type=cer._positive(float), default=600.0,
+                    help="paper: seconds between checkpoints (outdir/cnto_checkpoint_*.pkl; "
+                         "a rerun with the same arguments resumes from them)")
     return ap
 
 
@@ -887,9 +926,9 @@ def main_modern(args, cfg: Config, outdir: Path, command) -> int:
 
 
 def _run_online_task(task):
-    ocfg, nets, quiet = task
+    ocfg, nets, quiet, ckpt, every = task
     log = None if quiet else (lambda s: print(f"{time.strftime('%H:%M:%S')} {s}", flush=True))
-    return train_online(ocfg, nets, log)
+    return train_online(ocfg, nets, log, ckpt, every)
 
 
 def main_paper(args, ocfg: OnlineConfig, outdir: Path, command) -> int:
@@ -898,14 +937,31 @@ def main_paper(args, ocfg: OnlineConfig, outdir: Path, command) -> int:
     t0 = time.perf_counter()
     env = cer.env_info(args.jobs)
     k = min(args.jobs, len(args.seeds))
-    tasks = [(ocfg, [(v, s) for v in ocfg.variants for s in args.seeds[i::k]], args.quiet)
-             for i in range(k)]
+    tasks = []
+    for i in range(k):
+        nets = [(v, s) for v in ocfg.variants for s in args.seeds[i::k]]
+        ckpt = outdir / f"cnto_checkpoint_{i + 1}of{k}.pkl"
+        if ckpt.exists():
+            try:
+                old = load_group(ckpt)
+            except Exception as e:  # noqa: BLE001 - any unreadable checkpoint
+                print(f"error: cannot read checkpoint {ckpt}: {e}", file=sys.stderr)
+                return 2
+            if old.nets != nets or old.ocfg != ocfg:
+                print(f"error: checkpoint {ckpt} belongs to another run (other seeds, "
+                      "variants, config or --jobs); remove it or use another --outdir",
+                      file=sys.stderr)
+                return 2
+        tasks.append((ocfg, nets, args.quiet, ckpt, args.checkpoint_every))
     try:
         outs = cer.run_tasks(_run_online_task, tasks, args.jobs)
     except FloatingPointError as e:
         print(f"stopped: {e}", file=sys.stderr)
         return 1
-    return write_results(args, ocfg, outdir, command, env, t0, [r for o in outs for r in o])
+    code = write_results(args, ocfg, outdir, command, env, t0, [r for o in outs for r in o])
+    for task in tasks:
+        task[3].unlink(missing_ok=True)
+    return code
 
 
 def write_results(args, cfg, outdir: Path, command, env, t0, records) -> int:
