@@ -8,15 +8,21 @@ Claim tested: on one unsegmented stream of concatenated noisy temporal order seq
 learns to classify every sequence at its end, while standard LSTM without forget gates fails
 unless its state is reset at every sequence start.
 
-Headline command (modern preset: 10 seeds x variants forget, no_forget, reset):
+Headline command (modern preset: 10 seeds x variants forget, no_forget, reset; Adam over
+BPTT chunks, writes into runs/continual-embedded-reber/cnto/):
 
     python continual-embedded-reber/cnto.py --jobs 2
 
-The file reads top to bottom: task (sequences, streams, the criterion) -> network (the main
-script's LSTM equations and kernel, 8 inputs, 3 blocks of 2 cells, 8 outputs) -> loss at the
-sequence ends -> training (Adam over BPTT chunks, seeds of one variant stacked) ->
-evaluation (10 test streams x 100 sequences) -> results and CLI.
-This module imports continual_embedded_reber (its kernel and CLI helpers); never the reverse.
+The paper's scheme (online, one update per symbol, the truncated forward-mode gradient,
+squared error at the sequence ends, training streams that end at the first wrong sequence,
+checkpoints) is `--preset paper`.
+
+The file reads top to bottom: task (sequences, streams, the criterion) -> config -> network
+(the main script's LSTM equations, init and fused kernel with 8 inputs, 3 blocks of 2 cells
+and 8 outputs) -> loss at the sequence ends -> evaluation (test streams of 100 sequences) ->
+training under the modern scheme (seeds of one variant stacked) -> training under the
+paper's scheme (the main script's OnlineNets) -> results -> CLI.
+This module imports continual_embedded_reber; the main script never imports it.
 """
 
 from __future__ import annotations
@@ -330,7 +336,7 @@ GRADCHECK_CASES = [(v, Config(variants=(v,), batch=2, chunk=120, kernel_dtype="f
 # ---------------------------------------------------------------------------------------
 # Evaluation: test streams of 100 sequences from zero state, forward only
 # ---------------------------------------------------------------------------------------
-def test_data(cfg, rng) -> tuple:
+def make_test_streams(cfg, rng) -> tuple:
     """cfg.test_streams streams of cfg.test_sequences sequences: x, cls and the sequence
     index at each end (-1 elsewhere), each (L, S), padded with distractors to one length."""
     sts = [cnto_stream(rng, cfg.test_sequences) for _ in range(cfg.test_streams)]
@@ -347,7 +353,7 @@ def test_data(cfg, rng) -> tuple:
 
 def stack_test_data(cfg, rngs) -> tuple:
     """Every net's test data, padded to one length (a multiple of test_block): (L, N, S)."""
-    parts = [test_data(cfg, r) for r in rngs]
+    parts = [make_test_streams(cfg, r) for r in rngs]
     Lb = cfg.test_block
     L = -(-max(p[0].shape[0] for p in parts) // Lb) * Lb
     out = [np.full((L, len(parts), cfg.test_streams), fill, dtype=np.int64)
@@ -801,6 +807,7 @@ def train_online(ocfg: OnlineConfig, nets, log=None, checkpoint: Path | None = N
 # Results
 # ---------------------------------------------------------------------------------------
 def summarize(records: list) -> dict:
+    """Per variant: nets perfect at a stop test (one run per net), confirmed, sequences."""
     out = {}
     for v in VARIANTS:
         rs = [r for r in records if r["variant"] == v]
@@ -816,6 +823,9 @@ def summarize(records: list) -> dict:
             confirm_correct_fraction=cer._stat([r["confirm"]["correct_fraction"] for r in rs]),
             cpu_time_s=cer._stat([r["cpu_time_s"] for r in rs]),
         )
+        if all("training_streams" in r for r in rs):  # the paper's scheme
+            out[v]["streams_total"] = int(sum(r["training_streams"] for r in rs))
+            out[v]["training_streams"] = cer._stat([r["training_streams"] for r in rs])
     return out
 
 

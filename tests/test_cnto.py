@@ -115,9 +115,9 @@ def test_streams_of_training_stop_tests_and_confirmation_differ():
     cfg = cnto.PRESETS["quick"]
     for seed in (0, 1, 2):
         train = cnto.TrainingStreams(cnto.data_rng(seed, "train"), cfg.batch).take(400)[0]
-        tests = [cnto.test_data(cfg, cnto.data_rng(seed, "stop_test", k))[0][:400]
+        tests = [cnto.make_test_streams(cfg, cnto.data_rng(seed, "stop_test", k))[0][:400]
                  for k in range(3)]
-        conf = cnto.test_data(cfg, cnto.data_rng(seed, "confirm"))[0][:400]
+        conf = cnto.make_test_streams(cfg, cnto.data_rng(seed, "confirm"))[0][:400]
         cols = [train[:, b] for b in range(train.shape[1])]
         for arr in tests + [conf]:
             cols += [arr[:, s] for s in range(arr.shape[1])]
