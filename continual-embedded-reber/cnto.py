@@ -876,7 +876,8 @@ def build_parser():
     ap.add_argument("--jobs", type=cer._positive(int), default=os.cpu_count() or 1,
                     help="parallel worker processes")
     ap.add_argument("--stack", type=cer._positive(int), default=5,
-                    help="nets (seeds of one variant) trained in lock-step per process task")
+                    help="modern/quick: nets (seeds of one variant) trained in lock-step per "
+                         "process task")
     ap.add_argument("--outdir", default=None,
                     help=f"where results.json and run.npz go (default: runs/{cer.FOLDER}/cnto/ "
                          "at the repo root, git-ignored)")
