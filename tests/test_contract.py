@@ -420,11 +420,13 @@ def test_readme_is_for_readers(folder):
 
 @pytest.mark.parametrize("folder", FOLDERS, ids=IDS)
 def test_side_runs_live_under_side_runs(folder):
-    """The folder root holds the main files, results, figures, paper*/ and side_runs/."""
+    """The folder root holds the main files, results, figures, paper*/ and side_runs/, and
+    for a second experiment script `<name>.py` of the paper its committed runs in `<name>/`."""
     m = module_name(folder)
     allowed_files = {f"{m}.py", f"visualize_{m}.py", f"make_{m}_gif.py", "README.md",
                      "results.json", "run.npz", f"{m}.gif", f"{m}.mid", f"{m}.wav"}
-    allowed_dirs = {"viz", "side_runs", "__pycache__"}
+    scripts = {p.stem for p in folder.glob("*.py")} - {m, f"visualize_{m}", f"make_{m}_gif"}
+    allowed_dirs = {"viz", "side_runs", "__pycache__"} | scripts
     for p in folder.iterdir():
         if p.is_dir():
             assert p.name in allowed_dirs or p.name.startswith("paper"), \
