@@ -304,3 +304,48 @@ def test_paper_preset_cli(tmp_path):
         assert s["training_sequences"] == 30 and s["training_streams"] >= 1
         assert s["throughput_net_symbols_per_cpu_s"] > 0 and "perfect" in s["confirm"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results.json", "run.npz"]
+
+
+def test_committed_run_and_its_readme():
+    """The committed modern run: seeds 0-9 of every variant, from a clean tree, and the
+    README's table and prose are that run's."""
+    res = cnto.finalize_results(json.loads((FOLDER / "cnto" / "results.json").read_text()))
+    assert res["preset"] == "modern" and res["env"]["git_dirty"] is False
+    assert {(r["variant"], r["seed"]) for r in res["seeds"]} == {
+        (v, s) for v in cnto.VARIANTS for s in range(10)}
+    text = (FOLDER / "cnto" / "README.md").read_text()
+    table = text.split("<!-- cnto results -->\n")[1].split("\n<!-- /cnto results -->")[0]
+    assert table == cnto.results_table(res)
+    s = res["summary"]
+    total = sum(d["sequences_total"] for d in s.values())
+    cpu = sum(sum(d["cpu_time_s"]["values"]) for d in s.values())
+    flat = " ".join(text.split())
+    for want in (f"{total / 1e6:.1f}M training sequences in all",
+                 f"for the {len(res['seeds'])} nets", f"{cpu:,.0f} CPU-seconds",
+                 f"{res['wallclock_s']:,.0f} s of wall",
+                 f"{s['forget']['runs_solved']} of 10 nets learn",
+                 f"all {s['forget']['runs_confirmed']} are perfect again",
+                 f"all {10 - s['no_forget']['runs_solved']} nets fail"):
+        assert want in flat, want
+    assert s["no_forget"]["confirm_correct_fraction"]["max"] == 0.0  # "no sequence end right"
+    assert s["reset"]["runs_solved"] == 10  # "all 10 learn it"
+
+
+def test_visualize_cnto(tmp_path):
+    """The figure script draws the committed run into another folder and refuses a folder
+    without a CNTO run in one line (exit 2, nothing written)."""
+    import shutil
+
+    shutil.copy(FOLDER / "cnto" / "results.json", tmp_path / "results.json")
+    r = run_script(FOLDER / "visualize_cnto.py", ["--rundir", str(tmp_path)], timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    png = tmp_path / "viz" / "training_curves.png"
+    assert png.stat().st_size > 10_000 and f"wrote {png}" in r.stdout
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    r = run_script(FOLDER / "visualize_cnto.py", ["--rundir", str(empty)], timeout=60)
+    assert r.returncode == 2 and r.stderr.startswith("error:") and "Traceback" not in r.stderr
+    assert not (empty / "viz").exists()
+    (empty / "results.json").write_text(json.dumps({"experiment": "other", "seeds": [1]}))
+    r = run_script(FOLDER / "visualize_cnto.py", ["--rundir", str(empty)], timeout=60)
+    assert r.returncode == 2 and "not a run of cnto.py" in r.stderr
