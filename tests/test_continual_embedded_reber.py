@@ -603,3 +603,42 @@ def test_paper_cli_resumes_from_its_checkpoint(tmp_path):
     with np.load(tmp_path / "a" / "run.npz") as za, np.load(out / "run.npz") as zb:
         assert all(np.array_equal(za[k], zb[k]) for k in za.files)
     assert interrupted, "the run finished before Ctrl-C: make it longer"
+
+
+def test_single_factor_study_readme_matches_its_runs():
+    """The single-factor study's table and the folder README's summary are its runs'
+    (summary.json, recomputed here from each run's results.json)."""
+    import json
+
+    sf = FOLDER / "side_runs" / "single_factor"
+    summary = json.loads((sf / "summary.json").read_text())
+    text = " ".join((sf / "README.md").read_text().split())
+    folder_text = " ".join((FOLDER / "README.md").read_text().split())
+    count = {}
+    for phase in ("control", "sgd", "batch1"):
+        res = json.loads((sf / phase / "results.json").read_text())
+        assert res["env"]["git_dirty"] is False
+        assert sorted({r["seed"] for r in res["seeds"]}) == list(range(100, 110))
+        row = {}
+        for v in ("no_forget", "forget"):
+            recs = [r for r in res["seeds"] if r["variant"] == v]
+            solved = [r for r in recs if r["solved"]]
+            conf = sum(r["confirm"]["perfect"] for r in solved)
+            assert summary[phase][v]["runs_solved"] == len(solved)
+            assert summary[phase][v]["runs_confirmed"] == conf
+            row[v] = f"{len(solved)}/10 ({conf}/10)"
+        count[phase] = row
+        symbols = sum(r["training_symbols"] for r in res["seeds"])
+        assert f"{symbols / 1e6:.0f}M | {res['wallclock_s']:,.0f} s |" in text, phase
+        assert row["forget"] in text
+    assert f"| **{count['sgd']['no_forget']}** |" in text
+    assert f"| {count['batch1']['no_forget']} |" in text
+    ctrl, sgd, b1 = (int(count[p]["no_forget"].split("/")[0]) for p in ("control", "sgd",
+                                                                          "batch1"))
+    fc, fs = (int(count[p]["forget"].split("/")[0]) for p in ("control", "sgd"))
+    assert (f"`no_forget` from {ctrl}/10 to {sgd}/10 (`forget` {fc}/10 → {fs}/10); one stream "
+            f"per update raises it to {b1}/10") in folder_text
+    # the protocol's rule: removing Adam alone takes no_forget to 0/10, forget within 3
+    assert sgd == 0 and abs(fc - fs) <= 3 and "Adam is the ingredient" in folder_text
+    pick = json.loads((sf / "lr_pick.json").read_text())
+    assert float(pick["lr"]) == float(min(pick["error_rate"], key=pick["error_rate"].get))
