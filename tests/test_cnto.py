@@ -349,3 +349,33 @@ def test_visualize_cnto(tmp_path):
     (empty / "results.json").write_text(json.dumps({"experiment": "other", "seeds": [1]}))
     r = run_script(FOLDER / "visualize_cnto.py", ["--rundir", str(empty)], timeout=60)
     assert r.returncode == 2 and "not a run of cnto.py" in r.stderr
+
+
+def test_unused_seeds_rerun_and_its_readme():
+    """The rerun on seeds 10-19: the headline's command and settings, other seeds, a clean
+    tree; its README table and figures are the run's."""
+    sub = FOLDER / "side_runs" / "cnto_unused_seeds"
+    res = cnto.finalize_results(json.loads((sub / "results.json").read_text()))
+    head = json.loads((FOLDER / "cnto" / "results.json").read_text())
+    assert res["config"] == head["config"] and res["env"]["git_dirty"] is False
+    assert sorted({r["seed"] for r in res["seeds"]}) == list(range(10, 20))
+    text = (sub / "README.md").read_text()
+    table = text.split("<!-- cnto results -->\n")[1].split("\n<!-- /cnto results -->")[0]
+    assert table == cnto.results_table(res)
+    s = res["summary"]
+    missed = sorted(r["confirm"]["correct_fraction"] for r in res["seeds"]
+                    if r["variant"] == "forget" and r["solved"] and not r["confirm"]["perfect"])
+    total = sum(d["sequences_total"] for d in s.values())
+    cpu = sum(sum(d["cpu_time_s"]["values"]) for d in s.values())
+    flat = " ".join(text.split())
+    words = ("no", "one", "two", "three", "four", "five")
+    for want in (f"The {words[len(missed)]} `forget` nets", f"{100 * missed[0]:.1f}% and "
+                 f"{100 * missed[1]:.1f}%", f"{total / 1e6:.1f}M training sequences",
+                 f"{cpu:,.0f} CPU-seconds", f"{res['wallclock_s']:,.0f} s of wall"):
+        assert want in flat, want
+    assert s["no_forget"]["confirm_correct_fraction"]["max"] == 0.0
+    cnto_readme = " ".join((FOLDER / "cnto" / "README.md").read_text().split())
+    assert (f"gives `forget` {s['forget']['runs_solved']}/10 ({s['forget']['runs_confirmed']} "
+            f"confirmed), `no_forget` {s['no_forget']['runs_solved']}/10 and `reset` "
+            f"{s['reset']['runs_solved']}/10 ({s['reset']['runs_confirmed']} confirmed)"
+            ) in cnto_readme
