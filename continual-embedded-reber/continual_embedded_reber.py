@@ -1014,12 +1014,20 @@ class OnlineNets:
     def n_out(self) -> int:
         return self.Wk.shape[-1]
 
-    def block_sum(self, a):
+    def block_sum(self, a, out=None):
         """(..., k * cpb) per-cell columns -> (..., k) per-block sums (cells of a block are
-        adjacent)."""
-        out = a[..., 0::self.cpb].copy()
-        for j in range(1, self.cpb):
-            out += a[..., j::self.cpb]
+        adjacent), summed in cell order; into `out` if given."""
+        cpb = self.cpb
+        if out is None:
+            out, done = a[..., 0::cpb].copy(), 1
+        elif cpb == 1:
+            np.copyto(out, a)
+            return out
+        else:
+            np.add(a[..., 0::cpb], a[..., 1::cpb], out=out)
+            done = 2
+        for j in range(done, cpb):
+            out += a[..., j::cpb]
         return out
 
     def take(self, idx):
@@ -1039,8 +1047,9 @@ class OnlineNets:
     def step(self, x, target, alpha=None):
         """One symbol x (N,) with targets (N, n_out). Returns wrong (N,) (the paper's error).
 
-        With alpha (N,) every net n moves by -alpha_n dE(t)/dw; without, the gradient is
-        stored in self.gW, self.gWk (same layout as W, Wk) and the weights stay.
+        The step's gradient (scaled by alpha_n per net if alpha (N,) is given) is stored in
+        self.gW, self.gWk (same layout as W, Wk); with alpha every net n then moves by
+        -alpha_n dE(t)/dw, without it the weights stay.
         """
         N, nb, c, Z, Zk, ni = self.N, self.nb, self.c, self.Z, self.Zk, self.n_in
         Z[:, :ni] = self.eye[x]
@@ -1070,7 +1079,7 @@ class OnlineNets:
         np.multiply(s_prev, y_phi * (1.0 - y_phi) * self.fm, out=C[:, c:2 * c])  # C_phi
         np.multiply(y_in, 4.0 * fc * (1.0 - fc), out=C[:, 2 * c:])  # C_c = y^in g'(net_c)
         P *= carry[:, None, :]  # [y^phi | y^phi | y^phi]
-        P += np.einsum("nr,nk->nrk", Z, C)
+        P += np.multiply(Z[:, :, None], C[:, None, :], out=self.gH)  # (gH: scratch here)
         P[:, -1, 2 * c:] = 0.0  # cell inputs are unbiased
         # --- one-step gradient of E(t) = 1/2 sum_k err_k^2 (inverts the lines above),
         # each net's error terms scaled by its alpha
@@ -1083,18 +1092,16 @@ class OnlineNets:
         es3 = self.es3
         es3[:, :c] = e_s
         es3[:, c:2 * c] = e_s
-        es3[:, 2 * c:] = e_s
-        gH = np.multiply(P, es3[:, None, :], out=self.gH)  # dE/dw = e_s dS
-        if alpha is None:
-            np.einsum("nr,nk->nrk", Zk, dk, out=self.gWk)
-            np.einsum("nr,nk->nrk", Z, d_out, out=self.gW[:, :, :nb])
-            self.gW[:, :, nb:3 * nb] = self.block_sum(gH[:, :, :2 * c])  # sum over a block
-            self.gW[:, :, 3 * nb:] = gH[:, :, 2 * c:]
-        else:  # w <- w - alpha dE(t)/dw
-            self.Wk -= np.einsum("nr,nk->nrk", Zk, dk)
-            self.W[:, :, :nb] -= np.einsum("nr,nk->nrk", Z, d_out)
-            self.W[:, :, nb:3 * nb] -= self.block_sum(gH[:, :, :2 * c])
-            self.W[:, :, 3 * nb:] -= gH[:, :, 2 * c:]
+        # dE/dw = e_s dS: gate columns summed over a block's cells, cell columns as they are
+        gW, gH = self.gW, self.gH
+        np.multiply(P[:, :, :2 * c], es3[:, None, :2 * c], out=gH[:, :, :2 * c])
+        self.block_sum(gH[:, :, :2 * c], out=gW[:, :, nb:3 * nb])
+        np.multiply(P[:, :, 2 * c:], e_s[:, None, :], out=gW[:, :, 3 * nb:])
+        np.multiply(Z[:, :, None], d_out[:, None, :], out=gW[:, :, :nb])
+        np.multiply(Zk[:, :, None], dk[:, None, :], out=self.gWk)
+        if alpha is not None:  # w <- w - alpha dE(t)/dw (alpha is in dk, so in every term)
+            self.W -= gW
+            self.Wk -= self.gWk
         self.s, self.yc, self.y = s, yc, y
         return wrong
 
