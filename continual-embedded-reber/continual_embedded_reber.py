@@ -1931,8 +1931,14 @@ def check_outdir(ap, outdir: Path):
 
 
 def _ignore_sigint():
-    """Pool initializer: workers leave Ctrl-C to the parent, which terminates them."""
+    """Pool initializer: workers leave Ctrl-C to the parent, which terminates them (with
+    SIGTERM: the default action, not the parent's handler inherited by the fork)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _sigterm_as_interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def _run_task(task):
@@ -1942,19 +1948,24 @@ def _run_task(task):
 
 
 def run_tasks(fn, tasks, jobs: int) -> list:
-    """fn over tasks, in `jobs` forked worker processes (or in this one)."""
-    if jobs == 1 or len(tasks) == 1:
-        return [fn(t) for t in tasks]
-    pool = mp.get_context("fork").Pool(min(jobs, len(tasks)), initializer=_ignore_sigint)
+    """fn over tasks, in `jobs` forked worker processes (or in this one). SIGTERM to this
+    process (`kill PID`) stops it like Ctrl-C, workers included."""
+    old_term = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
-        outs = pool.map(fn, tasks, chunksize=1)
-    except BaseException:
-        pool.terminate()
+        if jobs == 1 or len(tasks) == 1:
+            return [fn(t) for t in tasks]
+        pool = mp.get_context("fork").Pool(min(jobs, len(tasks)), initializer=_ignore_sigint)
+        try:
+            outs = pool.map(fn, tasks, chunksize=1)
+        except BaseException:
+            pool.terminate()
+            pool.join()
+            raise
+        pool.close()
         pool.join()
-        raise
-    pool.close()
-    pool.join()
-    return outs
+        return outs
+    finally:
+        signal.signal(signal.SIGTERM, old_term)
 
 
 def atomic_write_json(path: Path, obj) -> None:
