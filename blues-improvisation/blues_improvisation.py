@@ -1640,9 +1640,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _ignore_sigint():
+    """Pool initializer: workers leave Ctrl-C to the parent, which terminates them (with
+    SIGTERM: the default action, not the parent's handler inherited by the fork)."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _sigterm_as_interrupt(signum, frame):
+    raise KeyboardInterrupt  # `kill PID` stops a run like Ctrl-C, workers included
 
 
 def _run_group(job):
@@ -1742,6 +1749,9 @@ def main(argv=None) -> int:
     git = git_state(args.outdir)  # the tree as the run starts (later edits don't count)
     t0 = time.perf_counter()
     pool = None
+    import signal
+
+    old_term = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
         if args.jobs > 1 and len(jobs) > 1:
             import multiprocessing as mp
@@ -1771,6 +1781,8 @@ def main(argv=None) -> int:
             pool.join()
         print(f"error: {e}", file=sys.stderr)
         return 2
+    finally:
+        signal.signal(signal.SIGTERM, old_term)
     wall = time.perf_counter() - t0
     records = [r for g in groups for r in g]
     written = write_outputs(args, argv, cfg, records, wall, git)

@@ -230,10 +230,11 @@ def test_help_shows_one_default_per_flag(folder):
         "--outdir must default to runs/<folder>/ and say so"
 
 
+@pytest.mark.parametrize("how", ["ctrl_c", "kill_pid"])
 @pytest.mark.parametrize("folder", FOLDERS, ids=IDS)
-def test_sigint_stops_a_parallel_run(folder, tmp_path):
-    """Ctrl-C (SIGINT to the process group) -> exit 130 within 2 s, nothing written,
-    no worker left behind."""
+def test_sigint_stops_a_parallel_run(folder, how, tmp_path):
+    """Ctrl-C (SIGINT to the process group) or `kill PID` (SIGTERM to the parent alone)
+    -> exit 130 within 2 s, nothing written, no worker left behind."""
     out = tmp_path / "out"
     cmd = [sys.executable, str(folder / f"{module_name(folder)}.py"), "--preset", "modern",
            "--seeds", "0-3", "--jobs", "2", "--outdir", str(out), "--quiet"]
@@ -247,7 +248,10 @@ def test_sigint_stops_a_parallel_run(folder, tmp_path):
                         f"test SIGINT\n{proc.stderr.read()[-2000:]}")
         assert len(process_group_members(proc.pid)) >= 2, "no worker processes started"
         t0 = time.perf_counter()
-        os.killpg(proc.pid, signal.SIGINT)
+        if how == "ctrl_c":
+            os.killpg(proc.pid, signal.SIGINT)
+        else:
+            os.kill(proc.pid, signal.SIGTERM)
         try:
             _, err = proc.communicate(timeout=10)
         except subprocess.TimeoutExpired:

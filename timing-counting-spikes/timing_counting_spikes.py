@@ -1197,8 +1197,14 @@ def _run_unit(cfg, tasks: tuple, seeds: list, quiet: bool) -> list:
 
 
 def _ignore_sigint() -> None:
-    """Pool initializer: workers leave Ctrl-C to the parent, which terminates them."""
+    """Pool initializer: workers leave Ctrl-C to the parent, which terminates them (with
+    SIGTERM: the default action, not the parent's handler inherited by the fork)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _sigterm_as_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt  # `kill PID` stops a run like Ctrl-C, workers included
 
 
 def run_units(cfg, units: list, jobs: int, quiet: bool) -> list:
@@ -1266,6 +1272,7 @@ def main(argv=None) -> int:
     commit, dirty = git_state()
     t0 = time.perf_counter()
     units = _work_units(cfg, seeds, args.jobs)
+    old_term = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
         records = run_units(cfg, units, args.jobs, args.quiet)
     except KeyboardInterrupt:
@@ -1274,6 +1281,8 @@ def main(argv=None) -> int:
     except FloatingPointError as exc:
         print(f"stopped: {exc}", file=sys.stderr)
         return 1
+    finally:
+        signal.signal(signal.SIGTERM, old_term)
     wall = time.perf_counter() - t0
     plain = [{k: v for k, v in r.items() if k != "artifacts"} for r in records]
     results = finalize_results(dict(
