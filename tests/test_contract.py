@@ -242,10 +242,14 @@ def test_sigint_stops_a_parallel_run(folder, how, tmp_path):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=sigint_default)
     try:
-        time.sleep(4.0)                      # past start-up: workers are training
+        t_start = time.perf_counter()        # wait for the parent and two workers ...
+        while (len(process_group_members(proc.pid)) < 3 and proc.poll() is None
+               and time.perf_counter() - t_start < 20):
+            time.sleep(0.1)
+        time.sleep(1.0)                      # ... and past start-up: workers are training
         if proc.poll() is not None:
-            pytest.fail(f"the modern run ended within 4 s (exit {proc.returncode}): cannot "
-                        f"test SIGINT\n{proc.stderr.read()[-2000:]}")
+            pytest.fail(f"the modern run ended before the interrupt (exit {proc.returncode}): "
+                        f"cannot test it\n{proc.stderr.read()[-2000:]}")
         assert len(process_group_members(proc.pid)) >= 2, "no worker processes started"
         t0 = time.perf_counter()
         if how == "ctrl_c":
