@@ -996,7 +996,7 @@ class OnlineNets:
         blk = np.repeat(np.arange(n_blocks), cells_per_block)
         phi = 2 * n_blocks + blk
         self.gidx = np.concatenate([blk, n_blocks + blk, phi, phi, phi])  # y^phi x3: the carry
-        self.es3 = np.zeros((N, 3 * c))  # e_s repeated for [in | phi | c]
+        self.es3 = np.zeros((N, 3 * c))  # e_s repeated for [in | phi] (first 2c columns used)
         self.eye = np.eye(self.n_in)
         self.gW = np.zeros_like(self.W)
         self.gWk = np.zeros_like(self.Wk)

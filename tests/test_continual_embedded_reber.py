@@ -643,39 +643,3 @@ def test_single_factor_study_readme_matches_its_runs():
     pick = json.loads((sf / "lr_pick.json").read_text())
     assert float(pick["lr"]) == float(min(pick["error_rate"], key=pick["error_rate"].get))
 
-
-def test_kill_pid_stops_a_parallel_run_and_its_workers(tmp_path):
-    """SIGTERM to the parent alone (`kill PID`) of a --jobs 2 run: exit 130, one line, no
-    results, and no worker left running on its own."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    from helpers import process_group_members, script_env, sigint_default
-
-    out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, str(FOLDER / "continual_embedded_reber.py"),
-                             "--preset", "quick", "--seeds", "0-3", "--stack", "2", "--jobs",
-                             "2", "--quiet", "--outdir", str(out)], cwd=str(FOLDER.parent),
-                            env=script_env(), start_new_session=True, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, preexec_fn=sigint_default)
-    try:
-        t0 = time.time()
-        while len(process_group_members(proc.pid)) < 3 and time.time() - t0 < 20:
-            time.sleep(0.1)
-        time.sleep(0.5)
-        assert proc.poll() is None, proc.stderr.read()[-2000:]
-        os.kill(proc.pid, signal.SIGTERM)
-        _out, err = proc.communicate(timeout=10)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-    time.sleep(0.3)
-    left = process_group_members(proc.pid)
-    if left:
-        os.killpg(proc.pid, signal.SIGKILL)
-    assert proc.returncode == 130 and err.strip() == "interrupted: no results written", err
-    assert not left, f"workers left running: {left}"
-    assert not (out / "results.json").exists() and not (out / "run.npz").exists()
