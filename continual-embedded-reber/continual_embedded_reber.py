@@ -1755,7 +1755,24 @@ def headline(results: dict, paper_runs=None) -> str:
         f"{v} {s[v]['solved']}/{s[v]['n_seeds']} per seed, {s[v]['runs_solved']}/"
         f"{s[v]['n_runs']} per run (paper {PAPER_TABLE2[v]['perfect_pct']}%)"
         for v in VARIANTS if v in s)
-    return (f"perfect on 10 x 100k symbols: {paper_part}; modern: {modern}")
+    return (f"perfect on 10 x 100k symbols: {paper_part}; modern: {modern}"
+            f"{cnto_headline(HERE / 'cnto')}")
+
+
+def cnto_headline(cnto_dir: Path) -> str:
+    """The catalog's Table 3 part: continual noisy temporal order per committed run of
+    cnto.py (`cnto/` modern, `cnto/paper/` paper's scheme), perfect nets per row."""
+    parts = []
+    for sub, label in ((cnto_dir / "paper", "paper's scheme"), (cnto_dir, "modern")):
+        f = sub / "results.json"
+        if f.is_file():
+            s = json.loads(f.read_text())["summary"]
+            parts.append(f"{label}: " + ", ".join(f"{v} {d['runs_solved']}/{d['n_runs']}"
+                                                  for v, d in s.items()))
+    if not parts:
+        return ""
+    return "; Table 3 (noisy temporal order, paper: only forget gates solve it), " + \
+        "; ".join(parts)
 
 
 def overview(results: dict, paper_runs=None) -> list:
