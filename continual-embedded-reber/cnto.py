@@ -806,6 +806,32 @@ def train_online(ocfg: OnlineConfig, nets, log=None, checkpoint: Path | None = N
 # ---------------------------------------------------------------------------------------
 # Results
 # ---------------------------------------------------------------------------------------
+def progress_report(outdir: Path) -> str:
+    """What the paper-scheme checkpoints in outdir hold (progress, not a result): per
+    checkpoint its nets, those still training, their training sequences and the CPU spent;
+    per variant, over all checkpoints, nets perfect so far and still training."""
+    ckpts = sorted(outdir.glob("cnto_checkpoint_*.pkl"))
+    if not ckpts:
+        return f"no paper-scheme checkpoints in {outdir}"
+    lines, rows = [], {}
+    for ck in ckpts:
+        g = load_group(ck)
+        seq = g.sequences if g.ids.size else np.zeros(1, dtype=np.int64)
+        lines.append(f"- `{ck.name}`: {len(g.nets)} nets, {g.ids.size} still training "
+                     f"(training sequences {seq.min():,}–{seq.max():,}), "
+                     f"{g.cpu_s:,.0f} CPU-seconds so far")
+        training = {int(n) for n in g.ids}
+        for n, (v, _s) in enumerate(g.nets):
+            d = rows.setdefault(v, [0, 0, 0])
+            d[0] += 1
+            d[1] += g.recs[n]["solved"]
+            d[2] += n in training
+    lines += ["", "Per variant, all checkpoints together (nets; perfect so far; still "
+              "training):"]
+    lines += [f"- `{v}`: {n}; {k}; {t}" for v, (n, k, t) in rows.items()]
+    return "\n".join(lines)
+
+
 def summarize(records: list) -> dict:
     """Per variant: nets perfect at a stop test (one run per net), confirmed, sequences."""
     out = {}
@@ -887,6 +913,9 @@ def build_parser():
     ap.add_argument("--checkpoint-every", type=cer._positive(float), default=600.0,
                     help="paper: seconds between checkpoints (outdir/cnto_checkpoint_*.pkl; "
                          "a rerun with the same arguments resumes from them)")
+    ap.add_argument("--progress", action="store_true",
+                    help="paper: print what the checkpoints in --outdir hold, then exit "
+                         "(trains nothing)")
     return ap
 
 
@@ -910,6 +939,15 @@ def main(argv=None) -> int:
         ap.error("--outdir must not be empty")
     cfg = config_from_args(ap, args)
     outdir = Path(args.outdir) if args.outdir is not None else DEFAULT_OUTDIR
+    if args.progress:
+        if not outdir.is_dir():
+            ap.error(f"--outdir {outdir} is not a folder")
+        try:
+            print(progress_report(outdir))
+        except Exception as e:  # noqa: BLE001 - any unreadable checkpoint
+            print(f"error: cannot read the checkpoints in {outdir}: {e}", file=sys.stderr)
+            return 2
+        return 0
     cer.check_outdir(ap, outdir)
     command = ["python", f"{cer.FOLDER}/{Path(__file__).name}", *argv]
     try:
