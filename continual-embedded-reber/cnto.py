@@ -21,8 +21,8 @@ The file reads top to bottom: task (sequences, streams, the criterion) -> config
 (the main script's LSTM equations, init and fused kernel with 8 inputs, 3 blocks of 2 cells
 and 8 outputs) -> loss at the sequence ends -> evaluation (test streams of 100 sequences) ->
 training under the modern scheme (seeds of one variant stacked) -> training under the
-paper's scheme (the main script's OnlineNets) -> results -> CLI.
-This module imports continual_embedded_reber; the main script never imports it.
+paper's scheme (OnlineNets of online_training.py) -> results -> CLI.
+This module imports continual_embedded_reber and online_training; neither imports it.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:  # imported by path (tests): find the main script beside it
     sys.path.insert(0, str(HERE))
 import continual_embedded_reber as cer  # noqa: E402
+import online_training as ot  # noqa: E402
 
 EXPERIMENT = "continual-embedded-reber/cnto"
 DEFAULT_OUTDIR = HERE.parent / "runs" / cer.FOLDER / "cnto"  # git-ignored
@@ -615,7 +616,7 @@ def train(cfg: Config, seed: int, log=None) -> dict:
 # ---------------------------------------------------------------------------------------
 # Training (the paper's scheme): online, one update per symbol, truncated gradient
 # ---------------------------------------------------------------------------------------
-# The main script's OnlineNets: after every symbol every weight moves by -alpha dE(t)/dw with
+# online_training's OnlineNets: after every symbol every weight moves by -alpha dE(t)/dw with
 # the truncated LSTM gradient computed forward (error reaches a cell only from the outputs at
 # the same step and flows back in time only through s_c). Here E(t) = 1/2 sum_k (y^k - t^k)^2
 # at a sequence end and no error elsewhere: alpha is zero at every other step. One continual
@@ -630,7 +631,7 @@ class OnlineGroup:
         self.ocfg, self.nets = ocfg, [(v, int(s)) for v, s in nets]
         params = [init_params(ocfg, data_rng(s, "init", VARIANTS.index(v)), v)
                   for v, s in self.nets]
-        self.net = cer.OnlineNets(params, [v == "forget" for v, _s in self.nets],
+        self.net = ot.OnlineNets(params, [v == "forget" for v, _s in self.nets],
                                   ocfg.n_blocks, ocfg.cells_per_block)
         N = len(self.nets)
         self.ids = np.arange(N)  # rows -> index into nets
@@ -651,7 +652,7 @@ class OnlineGroup:
 
     def params(self, j) -> dict:
         v = self.nets[self.ids[j]][0]
-        return cer.unfuse_online(self.net.W[j], self.net.Wk[j], v, self.ocfg.n_blocks)
+        return ot.unfuse_online(self.net.W[j], self.net.Wk[j], v, self.ocfg.n_blocks)
 
     def finish(self, rows, solved: bool):
         for j in rows:
