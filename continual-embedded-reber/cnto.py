@@ -21,8 +21,8 @@ The file reads top to bottom: task (sequences, streams, the criterion) -> config
 (the main script's LSTM equations, init and fused kernel with 8 inputs, 3 blocks of 2 cells
 and 8 outputs) -> loss at the sequence ends -> evaluation (test streams of 100 sequences) ->
 training under the modern scheme (seeds of one variant stacked) -> training under the
-paper's scheme (the main script's OnlineNets) -> results -> CLI.
-This module imports continual_embedded_reber; the main script never imports it.
+paper's scheme (OnlineNets of online_training.py) -> results -> CLI.
+This module imports continual_embedded_reber and online_training; neither imports it.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:  # imported by path (tests): find the main script beside it
     sys.path.insert(0, str(HERE))
 import continual_embedded_reber as cer  # noqa: E402
+import online_training as ot  # noqa: E402
 
 EXPERIMENT = "continual-embedded-reber/cnto"
 DEFAULT_OUTDIR = HERE.parent / "runs" / cer.FOLDER / "cnto"  # git-ignored
@@ -615,7 +616,7 @@ def train(cfg: Config, seed: int, log=None) -> dict:
 # ---------------------------------------------------------------------------------------
 # Training (the paper's scheme): online, one update per symbol, truncated gradient
 # ---------------------------------------------------------------------------------------
-# The main script's OnlineNets: after every symbol every weight moves by -alpha dE(t)/dw with
+# online_training's OnlineNets: after every symbol every weight moves by -alpha dE(t)/dw with
 # the truncated LSTM gradient computed forward (error reaches a cell only from the outputs at
 # the same step and flows back in time only through s_c). Here E(t) = 1/2 sum_k (y^k - t^k)^2
 # at a sequence end and no error elsewhere: alpha is zero at every other step. One continual
@@ -630,7 +631,7 @@ class OnlineGroup:
         self.ocfg, self.nets = ocfg, [(v, int(s)) for v, s in nets]
         params = [init_params(ocfg, data_rng(s, "init", VARIANTS.index(v)), v)
                   for v, s in self.nets]
-        self.net = cer.OnlineNets(params, [v == "forget" for v, _s in self.nets],
+        self.net = ot.OnlineNets(params, [v == "forget" for v, _s in self.nets],
                                   ocfg.n_blocks, ocfg.cells_per_block)
         N = len(self.nets)
         self.ids = np.arange(N)  # rows -> index into nets
@@ -651,7 +652,7 @@ class OnlineGroup:
 
     def params(self, j) -> dict:
         v = self.nets[self.ids[j]][0]
-        return cer.unfuse_online(self.net.W[j], self.net.Wk[j], v, self.ocfg.n_blocks)
+        return ot.unfuse_online(self.net.W[j], self.net.Wk[j], v, self.ocfg.n_blocks)
 
     def finish(self, rows, solved: bool):
         for j in rows:
@@ -806,6 +807,32 @@ def train_online(ocfg: OnlineConfig, nets, log=None, checkpoint: Path | None = N
 # ---------------------------------------------------------------------------------------
 # Results
 # ---------------------------------------------------------------------------------------
+def progress_report(outdir: Path) -> str:
+    """What the paper-scheme checkpoints in outdir hold (progress, not a result): per
+    checkpoint its nets, those still training, their training sequences and the CPU spent;
+    per variant, over all checkpoints, nets perfect so far and still training."""
+    ckpts = sorted(outdir.glob("cnto_checkpoint_*.pkl"))
+    if not ckpts:
+        return f"no paper-scheme checkpoints in {outdir}"
+    lines, rows = [], {}
+    for ck in ckpts:
+        g = load_group(ck)
+        seq = g.sequences if g.ids.size else np.zeros(1, dtype=np.int64)
+        lines.append(f"- `{ck.name}`: {len(g.nets)} nets, {g.ids.size} still training "
+                     f"(training sequences {seq.min():,}–{seq.max():,}), "
+                     f"{g.cpu_s:,.0f} CPU-seconds so far")
+        training = {int(n) for n in g.ids}
+        for n, (v, _s) in enumerate(g.nets):
+            d = rows.setdefault(v, [0, 0, 0])
+            d[0] += 1
+            d[1] += g.recs[n]["solved"]
+            d[2] += n in training
+    lines += ["", "Per variant, all checkpoints together (nets; perfect so far; still "
+              "training):"]
+    lines += [f"- `{v}`: {n}; {k}; {t}" for v, (n, k, t) in rows.items()]
+    return "\n".join(lines)
+
+
 def summarize(records: list) -> dict:
     """Per variant: nets perfect at a stop test (one run per net), confirmed, sequences."""
     out = {}
@@ -887,6 +914,9 @@ def build_parser():
     ap.add_argument("--checkpoint-every", type=cer._positive(float), default=600.0,
                     help="paper: seconds between checkpoints (outdir/cnto_checkpoint_*.pkl; "
                          "a rerun with the same arguments resumes from them)")
+    ap.add_argument("--progress", action="store_true",
+                    help="paper: print what the checkpoints in --outdir hold, then exit "
+                         "(trains nothing)")
     return ap
 
 
@@ -910,6 +940,15 @@ def main(argv=None) -> int:
         ap.error("--outdir must not be empty")
     cfg = config_from_args(ap, args)
     outdir = Path(args.outdir) if args.outdir is not None else DEFAULT_OUTDIR
+    if args.progress:
+        if not outdir.is_dir():
+            ap.error(f"--outdir {outdir} is not a folder")
+        try:
+            print(progress_report(outdir))
+        except Exception as e:  # noqa: BLE001 - any unreadable checkpoint
+            print(f"error: cannot read the checkpoints in {outdir}: {e}", file=sys.stderr)
+            return 2
+        return 0
     cer.check_outdir(ap, outdir)
     command = ["python", f"{cer.FOLDER}/{Path(__file__).name}", *argv]
     try:

@@ -12,10 +12,11 @@ import time
 
 import numpy as np
 import pytest
-from helpers import ROOT, load_experiment, run_script, script_env, sigint_default
+from helpers import ROOT, load_experiment, load_script, run_script, script_env, sigint_default
 
 FOLDER = ROOT / "anbn-anbncn"
 M = load_experiment(FOLDER)
+DK = load_script(FOLDER / "dekf.py")  # the DEKF trainer
 SCRIPT = FOLDER / "anbn_anbncn.py"
 
 
@@ -465,17 +466,17 @@ def test_dekf_jacobian_equals_finite_differences(model):
     cfg = M.Config(languages=("anbncn",), models=(model,), restarts=1)
     params = M.init_params(cfg, np.random.default_rng(0))
     sym = M.make_strings("anbncn", [2])["sym"][:, 0]
-    lay, st = M.flat_layout(params), M.rtrl_init(params)
+    lay, st = DK.flat_layout(params), DK.rtrl_init(params)
     outs, Js = [], []
     for x in sym:
-        o, J, st = M.rtrl_step(params, lay, st, int(x))
+        o, J, st = DK.rtrl_step(params, lay, st, int(x))
         outs.append(o)
         Js.append(J)
     outs, Js = np.array(outs), np.array(Js)  # (T, K), (T, K, W)
-    theta = M.flatten(params)
+    theta = DK.flatten(params)
 
     def f(t):
-        return M.sigmoid(M.forward(M.unflatten(t, params), sym[:, None])["u"][:, 0, 0])
+        return M.sigmoid(M.forward(DK.unflatten(t, params), sym[:, None])["u"][:, 0, 0])
 
     np.testing.assert_allclose(f(theta), outs, rtol=0, atol=1e-12)
     h = 1e-6
@@ -489,8 +490,8 @@ def test_dekf_jacobian_equals_finite_differences(model):
 def test_dekf_step_equals_dense_ekf_step_with_block_diagonal_covariance():
     cfg = M.Config(languages=("anbn",), models=("peephole",), restarts=1)
     params = M.init_params(cfg, np.random.default_rng(1))
-    groups = M.dekf_groups(params)
-    W = M.flatten(params).size
+    groups = DK.dekf_groups(params)
+    W = DK.flatten(params).size
     assert sorted(np.concatenate(groups).tolist()) == list(range(W))  # a partition
     assert len(groups) == 4 * M.CELLS["anbn"] + len(M.OUTPUTS["anbn"])  # one per unit
     rng = np.random.default_rng(2)
@@ -501,18 +502,18 @@ def test_dekf_step_equals_dense_ekf_step_with_block_diagonal_covariance():
     dense = np.zeros((W, W))
     for g, P in zip(groups, Ps, strict=True):
         dense[np.ix_(g, g)] = P
-    lay, st = M.flat_layout(params), M.rtrl_init(params)
+    lay, st = DK.flat_layout(params), DK.rtrl_init(params)
     for x in (0, 1, 1):
-        _, J, st = M.rtrl_step(params, lay, st, x)
+        _, J, st = DK.rtrl_step(params, lay, st, x)
     err = rng.normal(size=J.shape[0])
-    theta = M.flatten(params)
-    t1, P1 = M.dekf_update(theta.copy(), [P.copy() for P in Ps], groups, J, err, 3.0, 1e-4)
-    t2, P2 = M.ekf_update_dense(theta.copy(), dense, J, err, 3.0, 1e-4)
+    theta = DK.flatten(params)
+    t1, P1 = DK.dekf_update(theta.copy(), [P.copy() for P in Ps], groups, J, err, 3.0, 1e-4)
+    t2, P2 = DK.ekf_update_dense(theta.copy(), dense, J, err, 3.0, 1e-4)
     np.testing.assert_allclose(t1, t2, rtol=1e-12, atol=1e-14)
     for g, P in zip(groups, P1, strict=True):
         np.testing.assert_allclose(P, P2[np.ix_(g, g)], rtol=1e-12, atol=1e-14)
     # with one group holding every weight, the DEKF is the dense EKF itself
-    t3, P3 = M.dekf_update(theta.copy(), [dense.copy()], [np.arange(W)], J, err, 3.0, 1e-4)
+    t3, P3 = DK.dekf_update(theta.copy(), [dense.copy()], [np.arange(W)], J, err, 3.0, 1e-4)
     np.testing.assert_allclose(t3, t2, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(P3[0], P2, rtol=1e-12, atol=1e-14)
 

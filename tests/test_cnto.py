@@ -293,6 +293,37 @@ def test_online_run_resumes_bit_identically(tmp_path):
         assert_same_record(a, b)
 
 
+def test_progress_report_of_checkpoints(tmp_path):
+    """--progress prints what the checkpoints hold and trains nothing; a committed partial
+    paper run's PARTIAL.md quotes that report."""
+    ocfg, nets = cnto.QUICK_ONLINE, [("forget", 0), ("reset", 0), ("no_forget", 0)]
+    g = cnto.OnlineGroup(ocfg, nets)
+    g.run_block()
+    g.recs[1]["solved"] = True  # as if `reset` had passed a test and stopped
+    g.keep_only([0, 2])
+    g.cpu_s = 12.3
+    cnto.save_group(g, tmp_path / "cnto_checkpoint_1of1.pkl")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    res = run_script(SCRIPT, ["--preset", "paper", "--progress", "--outdir", str(tmp_path)],
+                     timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written
+    seq = g.sequences
+    assert (f"- `cnto_checkpoint_1of1.pkl`: 3 nets, 2 still training (training sequences "
+            f"{seq.min():,}–{seq.max():,}), 12 CPU-seconds so far") in res.stdout
+    for line in ("- `forget`: 1; 0; 1", "- `reset`: 1; 1; 0", "- `no_forget`: 1; 0; 1"):
+        assert line in res.stdout
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "cnto_checkpoint_1of1.pkl").write_bytes(b"not a pickle")
+    res = run_script(SCRIPT, ["--preset", "paper", "--progress", "--outdir", str(bad)],
+                     timeout=60)
+    assert res.returncode == 2 and res.stderr.startswith("error: cannot read")
+    partial = FOLDER / "cnto" / "paper"
+    if list(partial.glob("cnto_checkpoint_*.pkl")):
+        assert cnto.progress_report(partial) in (partial / "PARTIAL.md").read_text()
+
+
 def test_paper_preset_cli(tmp_path):
     res = run_script(SCRIPT, ["--preset", "paper", "--seeds", "0", "--max-sequences", "30",
                               "--jobs", "1", "--quiet", "--outdir", str(tmp_path)], timeout=120)

@@ -12,6 +12,7 @@ from helpers import ROOT, load_experiment, load_script, run_script
 FOLDER = ROOT / "continual-embedded-reber"
 m = load_experiment(FOLDER)
 cnto = load_script(FOLDER / "cnto.py")
+ot = load_script(FOLDER / "online_training.py")  # the paper's on-line scheme
 
 # An independent description of the grammar: a regular expression for one Reber string,
 # and a hand-written walker for the legal next symbols.
@@ -342,7 +343,7 @@ def test_online_gradient_equals_truncated_bptt_per_net():
     rng = np.random.default_rng(21)
     ps = _online_nets(rng)
     edges = m.fresh_streams(rng, 4, T + 5)[5:]  # each net its own stream, mid-string start
-    net = m.OnlineNets(ps, ONLINE_FORGET, 4, 2, ONLINE_DECAY)
+    net = ot.OnlineNets(ps, ONLINE_FORGET, 4, 2, ONLINE_DECAY)
     reset = np.array([False, False, True, False])
     acc_w, acc_k = np.zeros_like(net.W), np.zeros_like(net.Wk)
     for t in range(T):
@@ -357,7 +358,7 @@ def test_online_gradient_equals_truncated_bptt_per_net():
         x, target, keep = m.stream_data(edges[:, n:n + 1], v == "reset")
         batch = dict(x=x, target=target, keep=keep, u0=np.zeros((1, 8)), y0=np.zeros((1, 8)))
         _l, g = m.loss_and_grads(ps[n], batch, cfg)
-        online = m.unfuse_online(acc_w[n], acc_k[n], v, 4)
+        online = ot.unfuse_online(acc_w[n], acc_k[n], v, 4)
         assert online.keys() == g.keys()
         for k in g:  # BPTT's loss is the mean over T steps x 7 outputs
             assert np.allclose(online[k] / (T * m.N_SYM), g[k], rtol=1e-9, atol=1e-15), (v, k)
@@ -371,10 +372,10 @@ def test_online_one_step_gradient_finite_differences():
     x = np.array([1, 4, 6, 3])
     target = m.TABLES["legal"][rng.integers(0, len(m.TABLES["sym"]), 4)]
     s0, y0 = rng.uniform(-2, 2, (4, 8)), rng.uniform(-0.9, 0.9, (4, 8))
-    net = m.OnlineNets(ps, ONLINE_FORGET, 4, 2, ONLINE_DECAY)
+    net = ot.OnlineNets(ps, ONLINE_FORGET, 4, 2, ONLINE_DECAY)
 
     def energy(W, Wk):
-        probe = m.OnlineNets(ps, ONLINE_FORGET, 4, 2, ONLINE_DECAY)
+        probe = ot.OnlineNets(ps, ONLINE_FORGET, 4, 2, ONLINE_DECAY)
         probe.W, probe.Wk, probe.s, probe.yc = W, Wk, s0.copy(), y0.copy()
         probe.step(x, target, None)
         return 0.5 * ((probe.y - target) ** 2).sum(axis=1)
@@ -401,8 +402,8 @@ def test_online_batched_nets_are_independent():
     ocfg = m.OnlineConfig(max_symbols=1200, coin_block=400, test_len=150, log_every_symbols=300)
     base = [("forget", 0), ("no_forget", 1), ("reset", 2), ("forget_decay", 3)]
     changed = [base[0], ("no_forget", 7), base[2], base[3]]
-    a = m.train_online(ocfg, base)
-    b = m.train_online(ocfg, changed)
+    a = ot.train_online(ocfg, base)
+    b = ot.train_online(ocfg, changed)
     for n in (0, 2, 3):
         for k in ("training_streams", "tests", "curves", "longest_test_run"):
             assert a[n][k] == b[n][k], (n, k)
@@ -410,7 +411,7 @@ def test_online_batched_nets_are_independent():
             assert np.array_equal(v, b[n]["final_params"][k]), (n, k)
     assert not np.array_equal(a[1]["final_params"]["W_in"], b[1]["final_params"]["W_in"])
     assert a[0]["training_streams"] > 50  # the untrained nets err and restart often
-    alone = m.train_online(ocfg, [base[2]])[0]
+    alone = ot.train_online(ocfg, [base[2]])[0]
     assert alone["training_streams"] == a[2]["training_streams"]
     for k, v in alone["final_params"].items():
         assert np.array_equal(v, a[2]["final_params"][k]), k  # bit-identical
@@ -427,7 +428,7 @@ def test_alpha_decay_readings():
     """Reading (a): alpha = 0.5 at every training stream start, x0.99 per step within it;
     reading (b): alpha x0.99 per finished training stream, never reset; forget: constant."""
     nets = [("forget_alpha_a", 0), ("forget_alpha_b", 0), ("forget", 0)]
-    recs = m.train_online(QUICK_PAPER, nets)
+    recs = ot.train_online(QUICK_PAPER, nets)
     a, b, f = recs
     assert f["alpha_end"] == 0.5
     want_b = 0.5
@@ -473,13 +474,13 @@ def test_paper_run_resumes_bit_identically(tmp_path):
     records identical to the same run without pauses."""
     nets = [("forget", 0), ("reset", 1), ("forget_alpha_b", 2), ("decay", 3)]
     ocfg = dataclasses.replace(QUICK_PAPER, max_symbols=2500, max_streams=5000)
-    whole = m.OnlineRun(ocfg, nets)
+    whole = ot.OnlineRun(ocfg, nets)
     assert whole.run()
-    paused = m.OnlineRun(ocfg, nets)
+    paused = ot.OnlineRun(ocfg, nets)
     ckpt, n_pauses = tmp_path / "ck.pkl", 0
     while not paused.run(until=-1.0):  # pause at the next block boundary
         paused.save(ckpt)
-        paused = m.OnlineRun.load(ckpt)
+        paused = ot.OnlineRun.load(ckpt)
         n_pauses += 1
     assert n_pauses >= 4
     for a, b in zip(whole.records(), paused.records(), strict=True):

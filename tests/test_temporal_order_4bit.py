@@ -6,10 +6,11 @@ import dataclasses
 
 import numpy as np
 import pytest
-from helpers import ROOT, assert_same_record, load_experiment, run_script
+from helpers import ROOT, assert_same_record, load_experiment, load_script, run_script
 
 FOLDER = ROOT / "temporal-order-4bit"
 tob = load_experiment(FOLDER)
+o97 = load_script(FOLDER / "online_1997.py")  # the 1997 procedure
 
 
 # ---------------------------------------------------------------------------------------
@@ -376,7 +377,7 @@ def test_stack_update_is_an_sgd_step_with_the_truncated_gradient(task):
     ps, seqs, sym, d = _stack_inputs(cfg, 3, 1)
     w = np.stack([p["W"] for p in ps])
     w_out = np.stack([p["W_out"] for p in ps])
-    tob.stack_update(w, w_out, sym, seqs["lengths"], d, cfg, 0.1)
+    o97.stack_update(w, w_out, sym, seqs["lengths"], d, cfg, 0.1)
     for i, p in enumerate(ps):
         one = {k: v[i:i + 1] for k, v in seqs.items()}
         _, g = tob.loss_and_grads(p, tob.to_batch(one, cfg), cfg)     # truncated, float64
@@ -409,7 +410,7 @@ def test_rnn_stack_update_is_an_sgd_step_with_the_full_gradient():
     assert len(set(seqs["lengths"].tolist())) > 1                     # padding exercised
     w = np.stack([p["W"] for p in ps])
     w_out = np.stack([p["W_out"] for p in ps])
-    tob.rnn_stack_update(w, w_out, sym, seqs["lengths"], d, cfg, 0.1)
+    o97.rnn_stack_update(w, w_out, sym, seqs["lengths"], d, cfg, 0.1)
     for i, p in enumerate(ps):
         one = {k: v[i:i + 1] for k, v in seqs.items()}
         _, g = tob.loss_and_grads(p, tob.to_batch(one, cfg), cfg)     # full BPTT, float64
@@ -421,8 +422,8 @@ def test_rnn_stack_update_is_an_sgd_step_with_the_full_gradient():
 def test_an_rnn_trial_does_not_depend_on_its_stack():
     cfg = _rnn_paper(budget=300, n_test=64, stop_window=100, curve_every=64,
                      snapshot_every=64, block_seqs=32)
-    alone = tob.train_online(cfg, [1])[0]
-    stacked = tob.train_online(cfg, [0, 1, 2])
+    alone = o97.train_online(cfg, [1])[0]
+    stacked = o97.train_online(cfg, [0, 1, 2])
     assert [r["variant"] for r in stacked] == ["rnn"] * 3
     assert_same_record(alone, stacked[1])
     assert alone["n_weights"] == (tob.N_IN + cfg.hidden + 1) * cfg.hidden + (cfg.hidden + 1) * 8
@@ -477,7 +478,7 @@ def test_per_sequence_update_equals_per_step_truncated_rtrl():
     ps, seqs, sym, d = _stack_inputs(cfg, 2, 3)
     w = np.stack([p["W"] for p in ps])
     w_out = np.stack([p["W_out"] for p in ps])
-    tob.stack_update(w, w_out, sym, seqs["lengths"], d, cfg, 0.1)
+    o97.stack_update(w, w_out, sym, seqs["lengths"], d, cfg, 0.1)
     for i, p in enumerate(ps):
         want_w, want_out = _rtrl_per_step(p, sym[i], int(seqs["lengths"][i]), d[i], cfg, 0.1)
         assert not np.allclose(want_w, p["W"])                        # it did learn
@@ -487,8 +488,8 @@ def test_per_sequence_update_equals_per_step_truncated_rtrl():
 
 def test_a_trial_does_not_depend_on_its_stack():
     cfg = _paper_small()
-    alone = tob.train_online(cfg, [1])[0]
-    stacked = tob.train_online(cfg, [0, 1, 2])
+    alone = o97.train_online(cfg, [1])[0]
+    stacked = o97.train_online(cfg, [0, 1, 2])
     assert [r["seed"] for r in stacked] == [0, 1, 2]
     assert_same_record(alone, stacked[1])
     assert not np.array_equal(stacked[0]["params"]["W"], stacked[1]["params"]["W"])
@@ -499,9 +500,9 @@ def test_paper_run_stops_by_the_rule_and_lists_capped_trials():
     """tol 1 and a large stop error make every sequence correct: the rule is met as soon as
     the window is full; with the real criterion the 300-sequence cap is hit and listed."""
     easy = _paper_small(tol=1.0, stop_error=100.0)
-    recs = tob.train_online(easy, [0, 1])
+    recs = o97.train_online(easy, [0, 1])
     assert all(r["solved"] and r["sequences_to_solve"] == 100 for r in recs)
-    recs = tob.train_online(_paper_small(), [0, 1])
+    recs = o97.train_online(_paper_small(), [0, 1])
     assert all(not r["solved"] and r["stopped_by"] == "budget" and r["sequences_seen"] == 300
                for r in recs)
     s = tob.summarize(recs, ("lstm",))["lstm"]
@@ -510,20 +511,20 @@ def test_paper_run_stops_by_the_rule_and_lists_capped_trials():
 
 def test_paper_run_resumes_bit_identically(tmp_path):
     cfg = _paper_small(checkpoint_every_s=1e-9)
-    whole = tob.train_online(cfg, [0, 1, 2])
+    whole = o97.train_online(cfg, [0, 1, 2])
     ckpt = tmp_path / "checkpoint"
     ckpt.mkdir()
     paused = dataclasses.replace(cfg, time_limit_min=1e-9)            # pause after 1 step
     for resume in (False, True):
         with pytest.raises(tob.RunPaused):
-            tob.train_online(paused, [0, 1, 2], ckpt_dir=ckpt, resume=resume)
-    status = tob.checkpoint_status(ckpt, cfg)
+            o97.train_online(paused, [0, 1, 2], ckpt_dir=ckpt, resume=resume)
+    status = o97.checkpoint_status(ckpt, cfg)
     assert [st["sequences_seen"] for st in status] == [2, 2, 2]
-    part = tob.train_online(cfg, [0, 2], ckpt_dir=ckpt, resume=True)  # another grouping
-    rest = tob.train_online(cfg, [1], ckpt_dir=ckpt, resume=True)
+    part = o97.train_online(cfg, [0, 2], ckpt_dir=ckpt, resume=True)  # another grouping
+    rest = o97.train_online(cfg, [1], ckpt_dir=ckpt, resume=True)
     for want, got in zip(whole, [part[0], rest[0], part[1]], strict=True):
         assert_same_record(want, got)
-    again = tob.train_online(cfg, [1], ckpt_dir=ckpt, resume=True)    # finished: loaded
+    again = o97.train_online(cfg, [1], ckpt_dir=ckpt, resume=True)    # finished: loaded
     assert_same_record(whole[1], again[0])
 
 

@@ -29,6 +29,7 @@ import numpy as np  # noqa: E402
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 import continual_embedded_reber as cer  # noqa: E402
+import online_training as ot  # noqa: E402
 
 PAPER_STREAMS = 30_000  # the paper's training budget: 30,000 training streams per net
 PAPER = {  # Table 2: % perfect (mean training streams to perfect), % good
@@ -41,14 +42,14 @@ PAPER = {  # Table 2: % perfect (mean training streams to perfect), % good
 
 def _rows(text):
     rows = tuple(t.strip() for t in text.split(","))
-    if not rows or len(set(rows)) != len(rows) or any(r not in cer.ONLINE_ROWS for r in rows):
-        raise argparse.ArgumentTypeError(f"rows from {', '.join(cer.ONLINE_ROWS)}: {text!r}")
+    if not rows or len(set(rows)) != len(rows) or any(r not in ot.ONLINE_ROWS for r in rows):
+        raise argparse.ArgumentTypeError(f"rows from {', '.join(ot.ONLINE_ROWS)}: {text!r}")
     return rows
 
 
 def summarize(recs):
     out = {}
-    for row in cer.ONLINE_ROWS:
+    for row in ot.ONLINE_ROWS:
         rs = sorted((r for r in recs if r["row"] == row), key=lambda r: r["seed"])
         if not rs:
             continue
@@ -97,7 +98,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     # this study's settings (the paper preset's budget differs: 30,000 streams, 30M symbols)
-    d = dataclasses.replace(cer.OnlineConfig(), rows=cer.ONLINE_ROWS, max_symbols=3_000_000,
+    d = dataclasses.replace(cer.OnlineConfig(), rows=ot.ONLINE_ROWS, max_symbols=3_000_000,
                             max_streams=10**9)
     ap.add_argument("--seeds", type=cer.parse_seeds, default=cer.parse_seeds("0-9"))
     ap.add_argument("--rows", type=_rows, default=d.rows, help="Table 2 rows")
@@ -140,13 +141,13 @@ def main(argv=None) -> int:
     nets = [(r, s) for r in ocfg.rows for s in args.seeds]
     w0, c0 = time.perf_counter(), time.process_time()
     try:
-        recs = cer.train_online(ocfg, nets, log, init)
+        recs = ot.train_online(ocfg, nets, log, init)
     except FloatingPointError as e:
         print(f"stopped: {e}", file=sys.stderr)
         return 1
     train_wall, train_cpu = time.perf_counter() - w0, time.process_time() - c0
     log(f"training done in {train_wall:.0f} s wall ({train_cpu:.0f} s cpu); confirming")
-    cer.confirm_online(ocfg, recs)
+    ot.confirm_online(ocfg, recs)
     wall, cpu = time.perf_counter() - w0, time.process_time() - c0
     np.savez_compressed(outdir / "weights.npz", **{
         f"{r['row']}_seed{r['seed']}_{k}": v for r in recs for k, v in r["final_params"].items()})

@@ -30,12 +30,13 @@ import numpy as np  # noqa: E402
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 import continual_embedded_reber as cer  # noqa: E402
+import online_training as ot  # noqa: E402
 
 
 def measure(n_nets: int, steps: int) -> dict:
     rows = cer.PAPER_ROWS
     nets = [(rows[i % len(rows)], 1000 + i // len(rows)) for i in range(n_nets)]
-    run = cer.OnlineRun(cer.PRESETS["paper"], nets)
+    run = ot.OnlineRun(cer.PRESETS["paper"], nets)
     run.run(until_step=run.B)  # one warm-up block (allocations, caches)
     s0, c0, w0 = int(run.symbols.sum()), time.process_time(), time.perf_counter()
     n0 = run.step

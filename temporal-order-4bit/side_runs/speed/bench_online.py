@@ -27,6 +27,7 @@ import numpy as np  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
+import online_1997  # noqa: E402
 import temporal_order_4bit as tob  # noqa: E402
 
 
@@ -42,7 +43,7 @@ def bench(cfg, n, calls=100, repeats=5):
         w, w_out = np.stack([p["W"]] * n), np.stack([p["W_out"]] * n)
         t, c = time.perf_counter(), time.process_time()
         for _ in range(calls):
-            tob.stack_update(w, w_out, sym, seqs["lengths"], d, cfg, 0.0)
+            online_1997.stack_update(w, w_out, sym, seqs["lengths"], d, cfg, 0.0)
         best_wall = min(best_wall, (time.perf_counter() - t) / calls)
         best_cpu = min(best_cpu, (time.process_time() - c) / calls)
     steps = n * cfg.max_len
