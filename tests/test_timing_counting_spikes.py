@@ -566,3 +566,41 @@ def test_readme_quotes_the_committed_fig4_run():
     assert f"{solved['no_peephole']} against {solved['peephole']} of {n} runs solved" in text
     assert (f"solves {solved['peephole']} of {n} runs and the forget-gate-only net "
             f"{solved['no_peephole']} of {n}") in side
+
+
+def test_unused_seeds_side_run_matches_its_run():
+    """The headline command on seeds 10-19: its README table and the folder README's
+    sentence are that run's numbers, beside the headline's."""
+    side = FOLDER / "side_runs" / "unused_seeds"
+    u = json.loads((side / "results.json").read_text())
+    h = json.loads((FOLDER / "results.json").read_text())
+    assert u["command"][2:] == ["--jobs", "2", "--seeds", "10-19", "--quiet", "--outdir",
+                                "timing-counting-spikes/side_runs/unused_seeds"]
+    assert not u["env"]["git_dirty"] and sorted({r["seed"] for r in u["seeds"]}) == \
+        list(range(10, 20))
+    us, hs = u["summary"], h["summary"]
+    text = (side / "README.md").read_text()
+
+    def cell(s):
+        return f"{s['solved']}/{s['n_seeds']} ({s['runs_solved']}/{s['n_runs']})"
+    for k in hs:
+        task, v = k.split("/")
+        if not v.endswith("_paper_init"):
+            assert (f"| {task} | {v} | {cell(hs[k])} | {cell(us[k])} | "
+                    f"{us[k]['runs_diverged']} |") in text, k
+    pe = [k for k in hs if k.endswith("/peephole")]
+    learned = sum(us[k]["solved"] > 0 for k in pe)
+    seeds, runs = sum(us[k]["solved"] for k in pe), sum(us[k]["runs_solved"] for k in pe)
+    h_seeds, h_runs = sum(hs[k]["solved"] for k in pe), sum(hs[k]["runs_solved"] for k in pe)
+    flat = " ".join(text.split())
+    assert f"learns {learned} of the 12 settings in at least one seed" in flat
+    assert (f"{seeds} seeds and {runs} runs solved, against {h_seeds} and {h_runs} on seeds "
+            "0–9") in flat
+    div = [(r["seed"], i, d) for r in u["seeds"] for i, d in
+           enumerate(r["runs_diverged_at_update"]) if d]
+    assert [(s, i) for s, i, _d in div] == [(11, 4), (11, 10)]
+    assert f"at updates {div[0][2]:,} and {div[1][2]:,}" in flat
+    assert f"{u['wallclock_s']:,.0f} s of wall time" in flat
+    readme = " ".join((FOLDER / "README.md").read_text().split())
+    assert (f"learns {learned} of the 12 settings** ({seeds} seeds, {runs} runs; seeds 0–9: "
+            f"{h_seeds}, {h_runs})") in readme
