@@ -644,3 +644,53 @@ def test_single_factor_study_readme_matches_its_runs():
     pick = json.loads((sf / "lr_pick.json").read_text())
     assert float(pick["lr"]) == float(min(pick["error_rate"], key=pick["error_rate"].get))
 
+
+
+def test_paper_run_readme_is_its_results():
+    """The committed paper-scheme run: finished (no checkpoints left), its README's table is
+    paper_table of its results.json, and the prose quotes that run's numbers."""
+    import json
+
+    sub = FOLDER / "paper"
+    res = m.finalize_results(json.loads((sub / "results.json").read_text()))
+    assert res["preset"] == "paper" and not res["env"]["git_dirty"]
+    assert not list(sub.glob("checkpoint_*.pkl")) and not (sub / "PARTIAL.md").exists()
+    s = res["summary"]
+    assert list(s) == list(m.PAPER_ROWS) and all(d["n_seeds"] == 30 for d in s.values())
+    text = (sub / "README.md").read_text()
+    assert f"<!-- paper table -->\n{m.paper_table(res)}\n<!-- /paper table -->" in text
+    recs = res["seeds"]
+    dec = [r["confirm"]["errors"] for r in recs if r["variant"] == "decay" and r["solved"]]
+    capped = {v: d["stopped_by_symbol_cap"] for v, d in s.items()}
+    pct = {v: f"{100 * d['solved'] / 30:.0f}% [{100 * d['solved_ci95'][0]:.0f}–"
+              f"{100 * d['solved_ci95'][1]:.0f}]" for v, d in s.items()}
+    want = [
+        f"reset, {s['no_forget']['solved']} of 30 nets learn the stream (paper 0%); their mean "
+        f"error-free length is {s['no_forget']['rest_mean_error_free_length']:.0f}",
+        f"With forget gates, {s['forget']['solved']} of 30 are perfect "
+        f"({s['forget']['confirmed_of_solved']} of them again",
+        f"with the external reset, {s['reset']['solved']} of 30 "
+        f"({s['reset']['confirmed_of_solved']})",
+        f"{pct['forget']} against 18%, after {s['forget']['streams_to_solve']['mean']:,.0f} "
+        "training streams on average (paper 18,889)",
+        f"Our `reset` ({pct['reset']}, paper 74%) and α decay (a) ({pct['forget_alpha_a']}, "
+        "paper 62%)",
+        f"{s['decay']['solved']} of 30 pass it, but {s['decay']['confirmed_of_solved'] or 'none'}"
+        f" of the {s['decay']['solved']} is perfect on the confirmation streams "
+        f"({min(dec)}–{max(dec)} errors in 1M symbols). {s['decay']['good']} more are \"good\" "
+        f"(mean error-free length {s['decay']['good_mean_error_free_length']:,.0f})",
+        f"fails completely** ({s['forget_alpha_b']['solved']} of 30; mean error-free length "
+        f"{s['forget_alpha_b']['rest_mean_error_free_length']:.0f})",
+        f"The symbol cap stopped {sum(capped.values())} nets** before their 30,000 streams",
+        f"{capped['decay']} `decay`, {capped['forget']} `forget` and {capped['forget_alpha_a']}"
+        " α-decay (a) nets",
+        f"{res['cpu_time_s']:,.0f} CPU-seconds in all on 2 cores "
+        f"({res['net_symbols_per_cpu_s']:,.0f} training net-symbols per CPU-second)",
+        f"{sum(d['symbols_total'] for d in s.values()) / 1e9:.2f} billion training symbols for "
+        f"the {len(recs)} nets",
+    ]
+    flat = " ".join(text.split())
+    for w in want:
+        assert " ".join(w.split()) in flat, w
+    assert s["forget_alpha_b"]["solved"] == 0 and s["decay"]["confirmed_of_solved"] == 0
+    assert 0.5 * m.OnlineConfig().lr_decay ** 848 < 1e-4 < 0.5 * m.OnlineConfig().lr_decay ** 847
