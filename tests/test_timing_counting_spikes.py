@@ -331,7 +331,47 @@ def test_selection_stream_differs_from_test_and_every_run_is_tested(task, monkey
         assert r["n_runs"] == cfg.restarts == len(r["runs_test_max_abs_error"])
         assert r["test_max_abs_error"] == r["runs_test_max_abs_error"][r["restart_chosen"]]
         assert r["runs_solved"] == sum(e < t.threshold for e in r["runs_test_max_abs_error"])
+        assert r["runs_diverged_at_update"] == [None] * cfg.restarts
         assert r["sequences_total"] >= r["training_streams"]
+
+
+def test_a_diverged_run_stops_and_fails_while_the_others_train_on(monkeypatch, capfd):
+    """One restart whose loss goes non-finite stops with a one-line warning and counts as a
+    failed run; the batch trains on, and every other row's records equal a clean run's
+    (without the population step, whose noise draws a seed's rows share)."""
+    task = "msd_F4_I01"
+    cfg = dataclasses.replace(M.PRESETS["quick"], tasks=(task,), pbt_every=0)
+    clean = M.train_setting(cfg, task, [0])
+    real = M.init_params
+
+    def poisoned(tcfg, rng, t):
+        p = real(tcfg, rng, t)
+        p["W"][0] = np.nan                          # row 0, restart 0 diverges at update 1
+        return p
+    monkeypatch.setattr(M, "init_params", poisoned)
+    recs = M.train_setting(cfg, task, [0])
+    err = capfd.readouterr().err
+    row0 = M.row_name(*M.rows_of(cfg)[0])
+    assert err.count("non-finite loss") == 1
+    assert f"{task} seed 0 {row0} restart 0: non-finite loss at update 1" in err
+    bad = recs[0]
+    assert bad["variant"] == row0 and bad["runs_diverged_at_update"][0] == 1
+    assert bad["runs_diverged_at_update"][1:] == [None] * (cfg.restarts - 1)
+    assert bad["runs_test_max_abs_error"][0] is None and bad["restart_chosen"] != 0
+    assert bad["runs_solved"] <= cfg.restarts - 1
+    assert M.summarize(recs)[f"{task}/{row0}"]["runs_diverged"] == 1
+    drop = ("artifacts", "train_wall_s", "eval_wall_s", "train_cpu_time_per_net_s",
+            "throughput_steps_per_s")
+    for a, b in zip(recs[1:], clean[1:], strict=True):
+        assert {k: v for k, v in a.items() if k not in drop} == \
+            {k: v for k, v in b.items() if k not in drop}
+        for name in a["artifacts"]["params"]:
+            assert np.array_equal(a["artifacts"]["params"][name], b["artifacts"]["params"][name])
+    # with the population step on, the diverged run is never copied into another
+    pbt = M.train_setting(dataclasses.replace(cfg, pbt_every=200), task, [0])
+    assert [e is None for r in pbt for e in r["runs_test_max_abs_error"]] == \
+        [True] + [False] * (len(pbt) * cfg.restarts - 1)
+    assert all(np.isfinite(v).all() for r in pbt for v in r["artifacts"]["params"].values())
 
 
 def test_run_stream_result_independent_of_other_nets():
@@ -526,3 +566,41 @@ def test_readme_quotes_the_committed_fig4_run():
     assert f"{solved['no_peephole']} against {solved['peephole']} of {n} runs solved" in text
     assert (f"solves {solved['peephole']} of {n} runs and the forget-gate-only net "
             f"{solved['no_peephole']} of {n}") in side
+
+
+def test_unused_seeds_side_run_matches_its_run():
+    """The headline command on seeds 10-19: its README table and the folder README's
+    sentence are that run's numbers, beside the headline's."""
+    side = FOLDER / "side_runs" / "unused_seeds"
+    u = json.loads((side / "results.json").read_text())
+    h = json.loads((FOLDER / "results.json").read_text())
+    assert u["command"][2:] == ["--jobs", "2", "--seeds", "10-19", "--quiet", "--outdir",
+                                "timing-counting-spikes/side_runs/unused_seeds"]
+    assert not u["env"]["git_dirty"] and sorted({r["seed"] for r in u["seeds"]}) == \
+        list(range(10, 20))
+    us, hs = u["summary"], h["summary"]
+    text = (side / "README.md").read_text()
+
+    def cell(s):
+        return f"{s['solved']}/{s['n_seeds']} ({s['runs_solved']}/{s['n_runs']})"
+    for k in hs:
+        task, v = k.split("/")
+        if not v.endswith("_paper_init"):
+            assert (f"| {task} | {v} | {cell(hs[k])} | {cell(us[k])} | "
+                    f"{us[k]['runs_diverged']} |") in text, k
+    pe = [k for k in hs if k.endswith("/peephole")]
+    learned = sum(us[k]["solved"] > 0 for k in pe)
+    seeds, runs = sum(us[k]["solved"] for k in pe), sum(us[k]["runs_solved"] for k in pe)
+    h_seeds, h_runs = sum(hs[k]["solved"] for k in pe), sum(hs[k]["runs_solved"] for k in pe)
+    flat = " ".join(text.split())
+    assert f"learns {learned} of the 12 settings in at least one seed" in flat
+    assert (f"{seeds} seeds and {runs} runs solved, against {h_seeds} and {h_runs} on seeds "
+            "0–9") in flat
+    div = [(r["seed"], i, d) for r in u["seeds"] for i, d in
+           enumerate(r["runs_diverged_at_update"]) if d]
+    assert [(s, i) for s, i, _d in div] == [(11, 4), (11, 10)]
+    assert f"at updates {div[0][2]:,} and {div[1][2]:,}" in flat
+    assert f"{u['wallclock_s']:,.0f} s of wall time" in flat
+    readme = " ".join((FOLDER / "README.md").read_text().split())
+    assert (f"learns {learned} of the 12 settings** ({seeds} seeds, {runs} runs; seeds 0–9: "
+            f"{h_seeds}, {h_runs})") in readme

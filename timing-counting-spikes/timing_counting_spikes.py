@@ -28,7 +28,6 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse  # noqa: E402
 import dataclasses  # noqa: E402
 import json  # noqa: E402
-import math  # noqa: E402
 import multiprocessing  # noqa: E402
 import platform  # noqa: E402
 import re  # noqa: E402
@@ -718,6 +717,21 @@ def exploit_explore(params, mom, vel, st, ended, rngs, cfg, task, frozen) -> Non
                 st["s"][d], st["yc"][d] = 0.0, 0.0
 
 
+def stop_diverged(bad, k, params, mom, vel, store, st, task, diverged_at, names) -> None:
+    """Runs (nets) whose loss went non-finite at update k stop there and count as failed:
+    their weights, optimizer state and streams are zeroed, so the stacked kernel stays finite,
+    and they are never trained, chosen or tested again. One line on stderr per run."""
+    diverged_at[bad] = k
+    for name in params:
+        for arr in (params, mom, vel, store):
+            arr[name][bad] = 0.0
+    restart_streams(task, st, np.repeat(bad[:, None], st["tau"].shape[1], axis=1))
+    st["s"][bad], st["yc"][bad] = 0.0, 0.0
+    for j in np.flatnonzero(bad):
+        print(f"warning: {names[j]}: non-finite loss at update {k}; this run stops and counts "
+              f"as failed", file=sys.stderr, flush=True)
+
+
 def train_setting(cfg, task_name: str, seeds, log=None) -> list:
     """Train rows (init x variant) x restarts x seeds of one task setting as one batch of nets
     (see train_group)."""
@@ -773,6 +787,9 @@ def train_group(cfg, task_names, seeds, log=None) -> list:
     draws, u = np.empty((L, N, B), dtype=np.int64), np.empty((L, N, B))
     random_restarts = cfg.restart_life > 0
     label = "+".join(names)
+    diverged_at = np.zeros(N, dtype=np.int64)       # > 0: the update a run diverged at
+    run_names = [f"{tk.name} seed {sd} {row_name(*rw)} restart {ri}"
+                 for sd in seeds for tk in tasks for rw in rows for ri in range(R)]
     for k in range(1, n_upd + 1):
         for j, r in enumerate(rngs):
             draws[:, j * npr:(j + 1) * npr] = r[1].choice(delays[j], size=(L, npr, B))
@@ -781,10 +798,16 @@ def train_group(cfg, task_names, seeds, log=None) -> list:
         batch = dict(task=names if T > 1 else task.name, task_ids=task_ids, var_ids=var_ids,
                      draws=draws, streams=st, terminate=cfg.terminate, u=u)
         per_net, cache, st = forward(params, batch, tcfg, work=work)
+        bad = ~np.isfinite(per_net)
+        if bad.any():                                # a diverged run stops (and fails)
+            stop_diverged(bad, k, params, mom, vel, store, st, task, diverged_at, run_names)
+            frozen |= bad
+            per_net[bad] = 0.0
         lval = float(np.sum(per_net))
-        if not math.isfinite(lval):
-            raise FloatingPointError(f"{label}: non-finite loss at update {k}")
         grads = backward(params, batch, tcfg, cache, work=work)
+        if diverged_at.any():                        # no update for a stopped run
+            for g in grads.values():
+                g[diverged_at > 0] = 0.0
         ended = (cache["keep"] == 0).sum(axis=(0, 2))
         streams_started += ended * ~frozen           # a stopped net trains no more streams
         if cfg.stop_when_solved:
@@ -812,7 +835,8 @@ def train_group(cfg, task_names, seeds, log=None) -> list:
         acc += per_net
         window_streams += ended
         if pbt_every and k % pbt_every == 0 and k < n_upd * cfg.pbt_until:
-            exploit_explore(params, mom, vel, st, window_streams.reshape(G, nv, R),
+            ranked = np.where(diverged_at > 0, np.inf, window_streams)  # never a source
+            exploit_explore(params, mom, vel, st, ranked.reshape(G, nv, R),
                             [r[1] for r in rngs], cfg, task, frozen.reshape(G, nv, R))
             window_streams[:] = 0
         if k % snap_every == 0:
@@ -836,6 +860,7 @@ def train_group(cfg, task_names, seeds, log=None) -> list:
     sel = run_stream(params, var_ids, tcfg, task, cfg.select_spikes, [r[3] for r in rngs],
                      s0=s0, tasks=names, task_ids=task_ids)
     score = sel["max_err"] + 1e-3 * np.minimum(sel["mse"], 1e3)
+    score[diverged_at > 0] = np.inf                  # a diverged run is never chosen
     pick = score.reshape(G, nv, R).argmin(axis=2)                # (G, nv)
     # every restart (run) is tested on its seed's test stream, from the zero state
     t_eval = time.perf_counter()
@@ -843,27 +868,34 @@ def train_group(cfg, task_names, seeds, log=None) -> list:
                       tasks=names, task_ids=task_ids)
     eval_s = time.perf_counter() - t_eval
     steps_per_s = n_upd * N * B * L / train_s
-    runs_upd = np.where(solved_at > 0, solved_at, n_upd)
+    runs_upd = np.where(solved_at > 0, solved_at, np.where(diverged_at > 0, diverged_at, n_upd))
+    ok = diverged_at == 0                            # a diverged run has no test score
+
+    def score_of(values, j):
+        return float(values[j]) if ok[j] else None
+
     records = []
     for gi, (seed, tk) in enumerate((sd, t) for sd in seeds for t in tasks):
         for vi, (variant, init) in enumerate(rows):
             base = gi * npr + vi * R
             net = base + pick[gi, vi]
             runs = slice(base, base + R)
-            err = float(test["max_err"][net])
-            run_err = test["max_err"][runs]
+            err = score_of(test["max_err"], net)
+            run_ids = range(base, base + R)
+            run_ok = ok[runs] & (test["max_err"][runs] < tk.threshold)
             records.append(dict(
                 task=tk.name, variant=row_name(variant, init), arch=variant, init=init,
-                seed=seed, solved=bool(err < tk.threshold),
+                seed=seed, solved=bool(ok[net] and err < tk.threshold),
                 test_max_abs_error=err,
                 trivial_max_abs_error=trivial_error(tk),
-                test_mse=float(test["mse"][net]),
-                test_first_error_step=int(test["first_err"][net]),
+                test_mse=score_of(test["mse"], net),
+                test_first_error_step=int(test["first_err"][net]) if ok[net] else None,
                 test_steps=int(test["steps"][net]),
                 restart_chosen=int(pick[gi, vi]),
-                select_max_abs_error=[float(e) for e in sel["max_err"][runs]],
-                n_runs=R, runs_solved=int((run_err < tk.threshold).sum()),
-                runs_test_max_abs_error=[float(e) for e in run_err],
+                select_max_abs_error=[score_of(sel["max_err"], j) for j in run_ids],
+                n_runs=R, runs_solved=int(run_ok.sum()),
+                runs_test_max_abs_error=[score_of(test["max_err"], j) for j in run_ids],
+                runs_diverged_at_update=[int(diverged_at[j]) or None for j in run_ids],
                 training_streams=int(streams_started[net]),
                 sequences_total=int(streams_started[runs].sum()),
                 updates_to_solve=int(solved_at[net]) if solved_at[net] > 0 else None,
@@ -975,6 +1007,8 @@ def summarize(records: list) -> dict:
             n_seeds=len(rs), solved=int(sum(r["solved"] for r in rs)),
             n_runs=int(sum(r["n_runs"] for r in rs)),
             runs_solved=int(sum(r["runs_solved"] for r in rs)),
+            runs_diverged=int(sum(d is not None for r in rs
+                                  for d in r.get("runs_diverged_at_update", []))),
             sequences_total=int(sum(r["sequences_total"] for r in rs)),
             updates_total=int(sum(r["updates_total"] for r in rs)),
             trivial_max_abs_error=rs[0]["trivial_max_abs_error"],
@@ -1278,9 +1312,6 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted: nothing written", file=sys.stderr)
         return 130
-    except FloatingPointError as exc:
-        print(f"stopped: {exc}", file=sys.stderr)
-        return 1
     finally:
         signal.signal(signal.SIGTERM, old_term)
     wall = time.perf_counter() - t0

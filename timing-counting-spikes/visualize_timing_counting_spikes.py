@@ -69,7 +69,8 @@ def net(npz, task, variant, seed):
 def best_seed(res, task, variant):
     """The seed with the lowest test error (for display only)."""
     rs = [r for r in res["seeds"] if r["task"] == task and r["variant"] == variant]
-    return min(rs, key=lambda r: r["test_max_abs_error"]) if rs else None
+    scored = [r for r in rs if r["test_max_abs_error"] is not None]  # None: every run diverged
+    return min(scored, key=lambda r: r["test_max_abs_error"]) if scored else None
 
 
 def free_run(cfg, npz, task, variant, seed, steps):
