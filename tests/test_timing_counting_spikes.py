@@ -568,6 +568,15 @@ def test_readme_quotes_the_committed_fig4_run():
             f"{solved['no_peephole']} of {n}") in side
 
 
+def test_readme_quotes_the_headline_wall_time_and_throughput():
+    res = json.loads((FOLDER / "results.json").read_text())
+    t = [r["throughput_steps_per_s"] / 1e6 for r in res["seeds"]]
+    w = res["wallclock_s"]
+    text = " ".join((FOLDER / "README.md").read_text().split())
+    assert (f"`wallclock_s` = {w:.0f} s ({w / 60:.1f} min) on 2 cores, {min(t):.1f}–{max(t):.1f}M "
+            "net-steps/s per process") in text
+
+
 def test_unused_seeds_side_run_matches_its_run():
     """The headline command on seeds 10-19: its README table and the folder README's
     sentence are that run's numbers, beside the headline's."""
