@@ -865,6 +865,7 @@ def train_one(cfg: Config, language: str, model: str, seed: int, log=None,
     t0 = last_log = last_ckpt = time.perf_counter()
     cpu0 = time.process_time() - st["cpu_s"]
     step = st["step"]
+    kalman = kalman_trainer() if cfg.optimizer == "dekf" else None
     while step <= rcfg.updates:
         if step in snap_at:
             st["snaps"].append(np.concatenate([v.reshape(P, -1) for v in params.values()],
@@ -880,7 +881,6 @@ def train_one(cfg: Config, language: str, model: str, seed: int, log=None,
         else:
             b = batch
         if cfg.optimizer == "dekf":
-            kalman = kalman_trainer()
             if st.get("kf") is None:
                 st["kf"] = kalman.dekf_init(params, rcfg)
             R, Q = kalman.dekf_noise(rcfg, step)
