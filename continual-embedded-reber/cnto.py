@@ -878,6 +878,37 @@ def results_table(results: dict) -> str:
     return "\n".join(rows)
 
 
+def capped_nets(results: dict, variant: str) -> list:
+    """The variant's nets that the sequence cap stopped unsolved: [(seed, streams), ...]."""
+    cap = results["config"]["max_sequences"]
+    return [(r["seed"], r["training_streams"]) for r in results["seeds"]
+            if r["variant"] == variant and not r["solved"] and r["training_sequences"] >= cap]
+
+
+def paper_results_table(results: dict) -> str:
+    """The paper-scheme run per variant: perfect nets with their 95% Wilson interval and
+    mean training streams, confirmed, sequences to perfect, the mean training-stream
+    length of the nets that stayed imperfect, and the nets the cap stopped."""
+    rows = ["| variant | perfect per net (= per run) [95% CI] (mean training streams) | "
+            "confirmed on 10 fresh streams | training sequences to perfect, median (min–max) "
+            "| imperfect nets: mean training-stream length (sequences) | stopped by the cap |",
+            "|---|---|---|---|---|---|"]
+    for v, d in results["summary"].items():
+        k, n = d["runs_solved"], d["n_runs"]
+        streams = [r["training_streams"] for r in results["seeds"]
+                   if r["variant"] == v and r["solved"]]
+        perfect = f"{k}/{n}, " + cer._pct(k, n, cer.wilson(k, n)) + \
+            (f" ({np.mean(streams):,.0f})" if streams else "")
+        rest = [r["training_sequences"] / r["training_streams"] for r in results["seeds"]
+                if r["variant"] == v and not r["solved"]]
+        length = f"{np.mean(rest):,.1f}" if rest else "–"
+        capped = capped_nets(results, v)
+        cap = f"{len(capped)} of {n}" if capped else "none"
+        rows.append(f"| `{v}` | {perfect} | {d['runs_confirmed']}/{k} | "
+                    f"{cer._mmm(d['sequences_to_solve'])} | {length} | {cap} |")
+    return "\n".join(rows)
+
+
 # ---------------------------------------------------------------------------------------
 # CLI
 # ---------------------------------------------------------------------------------------

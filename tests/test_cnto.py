@@ -335,6 +335,19 @@ def test_paper_preset_cli(tmp_path):
         assert s["training_sequences"] == 30 and s["training_streams"] >= 1
         assert s["throughput_net_symbols_per_cpu_s"] > 0 and "perfect" in s["confirm"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results.json", "run.npz"]
+    # the paper-scheme table: every net hit the 30-sequence cap unsolved ...
+    rows = cnto.paper_results_table(cnto.finalize_results(r)).splitlines()[2:]
+    assert [row.split(" | ")[0] for row in rows] == ["| `forget`", "| `no_forget`", "| `reset`"]
+    for row, s in zip(rows, r["seeds"], strict=True):
+        cells = row.strip("| ").split(" | ")
+        assert cells[1:4] == ["0/1, 0% [0–79]", "0/0", "–"] and cells[5] == "1 of 1"
+        assert cells[4] == f"{30 / s['training_streams']:,.1f}"
+    # ... and a net marked perfect after 7 streams leaves the cap's count, confirmed or not
+    s = r["seeds"][0]
+    s.update(solved=True, sequences_to_solve=30, training_streams=7)
+    s["confirm"]["perfect"] = True
+    row = cnto.paper_results_table(cnto.finalize_results(r)).splitlines()[2]
+    assert row == "| `forget` | 1/1, 100% [21–100] (7) | 1/1 | 30 (30–30) | – | none |"
 
 
 def test_committed_run_and_its_readme():
