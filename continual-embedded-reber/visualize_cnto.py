@@ -26,6 +26,8 @@ EXPERIMENT = "continual-embedded-reber/cnto"
 DEFAULT_RUNDIR = HERE.parent / "runs" / "continual-embedded-reber" / "cnto"
 VARIANT_TITLE = {"forget": "forget gates (forget)", "no_forget": "no reset (no_forget)",
                  "reset": "reset at every sequence start (reset)"}
+SCHEME_TITLE = {"modern": "modern scheme", "paper": "the paper's scheme",
+                "quick": "quick preset"}
 
 
 def load_run(rundir: Path) -> dict:
@@ -40,6 +42,13 @@ def load_run(rundir: Path) -> dict:
     if res.get("experiment") != EXPERIMENT or not res.get("seeds"):
         raise ValueError(f"{path} is not a run of cnto.py")
     return res
+
+
+def figure_title(res: dict) -> str:
+    """The figure's title names the scheme the run was trained by."""
+    scheme = SCHEME_TITLE.get(res.get("preset"), f"preset {res.get('preset')}")
+    return (f"Continual noisy temporal order, {scheme}: one line per seed, "
+            "* = perfect stop test")
 
 
 def fig_training_curves(res: dict, out: Path) -> Path:
@@ -59,8 +68,7 @@ def fig_training_curves(res: dict, out: Path) -> Path:
         ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _p: f"{x / 1e3:.0f}k"))
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("misclassified training ends")
-    fig.suptitle("Continual noisy temporal order, modern scheme: one line per seed, "
-                 "* = perfect stop test", fontsize=10)
+    fig.suptitle(figure_title(res), fontsize=10)
     fig.tight_layout()
     path = out / "training_curves.png"
     fig.savefig(path, dpi=110)

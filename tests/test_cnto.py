@@ -385,6 +385,9 @@ def test_visualize_cnto(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     png = tmp_path / "viz" / "training_curves.png"
     assert png.stat().st_size > 10_000 and f"wrote {png}" in r.stdout
+    vis = load_script(FOLDER / "visualize_cnto.py")
+    assert "modern scheme" in vis.figure_title(json.loads((tmp_path / "results.json").read_text()))
+    assert "the paper's scheme" in vis.figure_title({"preset": "paper"})
     empty = tmp_path / "empty"
     empty.mkdir()
     r = run_script(FOLDER / "visualize_cnto.py", ["--rundir", str(empty)], timeout=60)
