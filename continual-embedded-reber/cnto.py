@@ -878,6 +878,14 @@ def results_table(results: dict) -> str:
     return "\n".join(rows)
 
 
+def headline(results: dict, paper_runs=None) -> str:
+    """tools/run_all.py's summary cell of one run: perfect nets per variant."""
+    scheme = "paper's scheme" if results.get("preset") == "paper" else results.get("preset")
+    return (f"Table 3 (paper: only forget gates solve it), {scheme}: " + ", ".join(
+        f"{v} {d['runs_solved']}/{d['n_runs']}" for v, d in results["summary"].items())
+        + " perfect (per net = per run)")
+
+
 def capped_nets(results: dict, variant: str) -> list:
     """The variant's nets that the sequence cap stopped unsolved: [(seed, streams), ...]."""
     cap = results["config"]["max_sequences"]

@@ -373,6 +373,9 @@ def test_committed_run_and_its_readme():
         assert want in flat, want
     assert s["no_forget"]["confirm_correct_fraction"]["max"] == 0.0  # "no sequence end right"
     assert s["reset"]["runs_solved"] == 10  # "all 10 learn it"
+    assert cnto.headline(res) == ("Table 3 (paper: only forget gates solve it), modern: " +
+                                  ", ".join(f"{v} {d['runs_solved']}/10" for v, d in s.items())
+                                  + " perfect (per net = per run)")
 
 
 def test_visualize_cnto(tmp_path):

@@ -65,10 +65,17 @@ def test_module_contract(folder):
     assert set(mod.PRESETS) == set(PRESET_NAMES), f"PRESETS must be {PRESET_NAMES}"
     assert set(mod.RUNS) == set(PRESET_NAMES), f"RUNS must name the runs of {PRESET_NAMES}"
     assert "." in mod.RUNS["modern"], "the modern run is the folder-root run"
-    assert all(sub.startswith("paper") for sub in mod.RUNS["paper"]), "paper runs: paper*/"
-    for runs in mod.RUNS.values():
-        for args in runs.values():
+    for preset, runs in mod.RUNS.items():
+        for sub, args in runs.items():
             assert "--outdir" not in args and "--jobs" not in args, "run_all sets these"
+            if args and args[0].endswith(".py"):  # a second script: runs in <stem>/...
+                second = load_script(folder / args[0])
+                assert hasattr(second, "headline") and hasattr(second, "finalize_results")
+                stem = args[0].removesuffix(".py")
+                assert sub.startswith(f"{stem}/") if preset == "paper" else sub == stem
+                sub = sub.removeprefix(f"{stem}/")
+            if preset == "paper":
+                assert sub.startswith("paper"), "paper runs: paper*/ or <second script>/paper*/"
     assert len(mod.GRADCHECK_CASES) >= 1
     for _name, cfg in mod.GRADCHECK_CASES:
         params = mod.init_params(cfg, np.random.default_rng(0))
@@ -305,6 +312,36 @@ def test_merged_split_run_equals_single_run(quick_run, quick_run_0_3, tmp_path):
             assert np.array_equal(x, y, equal_nan=nan_ok), f"run.npz[{k!r}] differs"
 
 
+def test_merge_runs_of_a_second_script(tmp_path):
+    """merge_runs finds a second script's module by the run's experiment ("F/cnto"): the
+    committed CNTO run split by seed and merged again is that run."""
+    import shutil
+
+    src = ROOT / "continual-embedded-reber" / "cnto"
+    whole = load_json(src / "results.json")
+    parts = []
+    for name, keep in (("lo", range(0, 5)), ("hi", range(5, 10))):
+        d = tmp_path / name
+        d.mkdir()
+        part = dict(whole, seeds=[r for r in whole["seeds"] if r["seed"] in keep])
+        (d / "results.json").write_text(json.dumps(part))
+        shutil.copy(src / "run.npz", d / "run.npz")
+        parts.append(str(d))
+    r = run_script(ROOT / "tools" / "merge_runs.py", [*parts, "--outdir", str(tmp_path / "m")])
+    assert r.returncode == 0, r.stderr[-2000:]
+    merged = load_json(tmp_path / "m" / "results.json")
+    assert merged["experiment"] == "continual-embedded-reber/cnto"
+    assert merged["command"][1] == "tools/merge_runs.py"
+    for res in (merged, whole):
+        for key in ("command", "merged_from", "wallclock_s"):
+            res.pop(key, None)
+    assert_same_record(merged, whole, "results")
+    bad = dict(whole, experiment="continual-embedded-reber/nothing")
+    (tmp_path / "lo" / "results.json").write_text(json.dumps(bad))
+    r = run_script(ROOT / "tools" / "merge_runs.py", [parts[0], "--outdir", str(tmp_path / "x")])
+    assert r.returncode == 2 and "no experiment 'continual-embedded-reber/nothing'" in r.stderr
+
+
 @pytest.fixture(scope="module")
 def quick_run_0_3(tmp_path_factory):
     """{folder name: outdir} of the quick preset over seeds 0-3, made once per folder."""
@@ -456,6 +493,37 @@ def test_overview_figure(tmp_path):
     img = iio.imread(out)
     assert img.ndim == 3 and img.shape[0] > 200 and img.std() > 0
     assert (ROOT / "viz" / "overview.png").is_file(), "viz/overview.png not committed"
+
+
+def _in_order(flags: list, argv: list) -> bool:
+    it = iter(argv)
+    return all(f in it for f in flags)
+
+
+def test_committed_runs_are_the_runs_RUNS_names():
+    """tools/run_all.py reruns what is committed: every committed run of a RUNS entry was
+    made by that entry's script with its flags (in order), and a second script's runs
+    (cnto.py) are found, with the figure scripts that exist for them."""
+    run_all = load_script(ROOT / "tools" / "run_all.py")
+    seen = 0
+    for folder in FOLDERS:
+        for preset in ("modern", "paper"):
+            for run in run_all.folder_runs(folder, preset):
+                assert run["figures"] and all(f.is_file() for f in run["figures"])
+                path = folder / run["sub"] / "results.json"
+                if not path.is_file():
+                    continue
+                res = load_json(path)
+                cmd = res["command"]
+                assert cmd[1] == str(run["script"].relative_to(ROOT)), (folder.name, cmd)
+                assert _in_order(run["flags"], cmd[2:]), (folder.name, run["flags"], cmd)
+                seen += 1
+    assert seen >= 10
+    cerg = next(f for f in FOLDERS if f.name == "continual-embedded-reber")
+    runs = {r["sub"]: r for r in run_all.folder_runs(cerg, "paper")}
+    assert runs["cnto/paper"]["script"] == cerg / "cnto.py"
+    assert runs["cnto/paper"]["flags"] == ["--preset", "paper", "--seeds", "0-9"]
+    assert [f.name for f in runs["cnto/paper"]["figures"]] == ["visualize_cnto.py"]
 
 
 def test_run_all_quick_one_folder(tmp_path):

@@ -34,6 +34,35 @@ def load_module(folder: Path):
     return mod
 
 
+def load_script_module(path: Path):
+    """Import a folder's second script (e.g. continual-embedded-reber/cnto.py) once,
+    registered under its file stem, after the folder's main module it imports."""
+    load_module(path.parent)
+    name = path.stem
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def experiment_path(experiment: str) -> Path:
+    """The script whose runs carry results.json "experiment" = `experiment`: a folder's main
+    script ("F") or a second script of that folder ("F/name" -> F/name.py)."""
+    folder, _, name = experiment.partition("/")
+    return ROOT / folder / (f"{name}.py" if name else f"{module_name(ROOT / folder)}.py")
+
+
+def load_experiment(experiment: str):
+    """The module of the script that writes runs of `experiment`."""
+    path = experiment_path(experiment)
+    if path.stem == module_name(path.parent):
+        return load_module(path.parent)
+    return load_script_module(path)
+
+
 def load_json(path: Path) -> dict | None:
     if not path.is_file():
         return None

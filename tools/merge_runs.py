@@ -27,7 +27,7 @@ sys.dont_write_bytecode = True
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from folders import ROOT, load_module, module_name  # noqa: E402
+from folders import ROOT, experiment_path, load_experiment  # noqa: E402
 
 
 class MergeError(Exception):
@@ -35,10 +35,9 @@ class MergeError(Exception):
 
 
 def load_experiment_module(experiment: str):
-    folder = ROOT / experiment
-    if not (folder / f"{module_name(folder)}.py").is_file():
-        raise MergeError(f"no experiment folder {experiment!r} in {ROOT}")
-    return load_module(folder)
+    if not experiment_path(experiment).is_file():
+        raise MergeError(f"no experiment {experiment!r} in {ROOT}")
+    return load_experiment(experiment)
 
 
 def load_part(rundir: Path) -> tuple[dict, dict]:

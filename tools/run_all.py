@@ -5,9 +5,10 @@
     python tools/run_all.py --preset paper --jobs 2   # the papers' procedures (hours)
 
 Each folder's `RUNS[preset]` names its runs and their flags; run `<subdir>` of folder F
-goes to `runs/F/<subdir>/` (`.` is `runs/F/` itself). The committed results are never
-touched. One progress line per run, then a summary table: the paper's number against ours,
-as each folder's `headline` puts it.
+goes to `runs/F/<subdir>/` (`.` is `runs/F/` itself). Flags that begin with a script name
+run that second script of the folder (continual-embedded-reber's `cnto.py`, Table 3).
+The committed results are never touched. One progress line per run, then a summary table:
+the paper's number against ours, as each folder's (or second script's) `headline` puts it.
 """
 
 from __future__ import annotations
@@ -24,7 +25,14 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 sys.dont_write_bytecode = True
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from folders import ROOT, discover_folders, load_json, load_module  # noqa: E402
+from folders import (  # noqa: E402
+    ROOT,
+    discover_folders,
+    load_json,
+    load_module,
+    load_script_module,
+    module_name,
+)
 
 PRESETS = ("quick", "modern", "paper")
 
@@ -39,44 +47,65 @@ def run_step(cmd: list[str], log_path: Path) -> tuple[int, float]:
     return rc, time.perf_counter() - t0
 
 
-def run_folder(folder: Path, preset: str, jobs: int, runs_root: Path) -> list[dict]:
-    """Train every run of `preset` for one folder, then draw its figures."""
+def folder_runs(folder: Path, preset: str) -> list[dict]:
+    """The runs `RUNS[preset]` of a folder names: subdir, script, flags, figure scripts.
+    Flags that start with a script name (`cnto.py ...`) run that second script of the
+    folder; the others run its main script. A script `<s>.py` is drawn by those of
+    `visualize_<s>.py` and `make_<s>_gif.py` that exist."""
     mod = load_module(folder)
-    m = folder.name.replace("-", "_")
     out = []
     for sub, extra in mod.RUNS.get(preset, {}).items():
+        if extra and extra[0].endswith(".py"):
+            script, flags = folder / extra[0], list(extra[1:])
+        else:
+            script, flags = folder / f"{module_name(folder)}.py", list(extra)
+        s = script.stem
+        figures = [folder / f for f in (f"visualize_{s}.py", f"make_{s}_gif.py")
+                   if (folder / f).is_file()]
+        out.append(dict(sub=sub, script=script, flags=flags, figures=figures))
+    return out
+
+
+def run_folder(folder: Path, preset: str, jobs: int, runs_root: Path) -> list[dict]:
+    """Train every run of `preset` for one folder, then draw its figures."""
+    out = []
+    for run in folder_runs(folder, preset):
+        sub = run["sub"]
         rundir = runs_root / folder.name / sub if sub != "." else runs_root / folder.name
         rundir.mkdir(parents=True, exist_ok=True)
         log_path = rundir / "run_all.log"
         log_path.write_text("")
-        train = [sys.executable, str(folder / f"{m}.py"), *extra,
+        train = [sys.executable, str(run["script"]), *run["flags"],
                  "--outdir", str(rundir), "--jobs", str(jobs), "--quiet"]
         label = f"{folder.name}/{sub}" if sub != "." else folder.name
         print(f"{label} ({preset}): training ...", flush=True)
         rc, secs = run_step(train, log_path)
         status = "ok" if rc == 0 else f"training failed (exit {rc}; see {log_path})"
         if rc == 0:
-            for fig in (f"visualize_{m}.py", f"make_{m}_gif.py"):
-                frc, _ = run_step([sys.executable, str(folder / fig), "--rundir",
-                                   str(rundir)], log_path)
+            for fig in run["figures"]:
+                frc, _ = run_step([sys.executable, str(fig), "--rundir", str(rundir)],
+                                  log_path)
                 if frc != 0:
-                    status = f"{fig} failed (exit {frc}; see {log_path})"
+                    status = f"{fig.name} failed (exit {frc}; see {log_path})"
                     rc = frc
                     break
         print(f"{label} ({preset}): {status}, {secs:.0f} s", flush=True)
         out.append(dict(folder=folder, sub=sub, rundir=rundir, rc=rc, secs=secs,
-                        status=status))
+                        status=status, script=run["script"]))
     return out
 
 
 def summary_cell(run: dict, preset: str) -> str:
-    """The folder's own headline cell for what this run produced."""
+    """The headline cell of the script that made this run, for what the run produced."""
     if run["rc"] != 0:
         return run["status"]
-    mod = load_module(run["folder"])
+    folder = run["folder"]
     res = load_json(run["rundir"] / "results.json")
+    if run["script"].stem != module_name(folder):  # a second script: its own headline
+        return load_script_module(run["script"]).headline(res)
+    mod = load_module(folder)
     if preset == "paper":
-        committed = load_json(run["folder"] / "results.json")
+        committed = load_json(folder / "results.json")
         if committed is None:
             return "(no committed modern run to render beside it)"
         return mod.headline(committed, {run["sub"]: res})
