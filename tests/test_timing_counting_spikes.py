@@ -613,3 +613,58 @@ def test_unused_seeds_side_run_matches_its_run():
     readme = " ".join((FOLDER / "README.md").read_text().split())
     assert (f"learns {learned} of the 12 settings** ({seeds} seeds, {runs} runs; seeds 0–9: "
             f"{h_seeds}, {h_runs})") in readme
+
+
+def test_checkpointed_units_resume_to_the_uninterrupted_records(tmp_path, monkeypatch):
+    """--checkpoint-units: a run stopped after its first unit keeps that unit; started
+    again it trains only the others, and its records are those of an uninterrupted run.
+    A saved unit of another configuration is refused."""
+    cfg = dataclasses.replace(M.PRESETS["quick"], tasks=("gts_F4", "pfg_cos_F4"),
+                              restarts=1, train_steps=300, test_spikes=20)
+    units = M._work_units(cfg, [0], 1)
+    assert len(units) == 2
+    whole = M.run_units(cfg, units, 1, True)
+    store = M.UnitStore(tmp_path / "units", cfg)
+    real, calls = M._run_unit, []
+
+    def stop_at_second(c, tasks, seeds, quiet):
+        calls.append(tasks)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(c, tasks, seeds, quiet)
+    monkeypatch.setattr(M, "_run_unit", stop_at_second)
+    with pytest.raises(KeyboardInterrupt):
+        M.run_units(cfg, units, 1, True, store)
+    assert [p.name for p in (tmp_path / "units").iterdir()] == [store.path(*units[0]).name]
+    calls.clear()
+    again = M.run_units(cfg, units, 1, True, store)
+    assert calls == [units[1][0]]                       # the saved unit is not retrained
+    drop = ("artifacts", "train_wall_s", "eval_wall_s", "train_cpu_time_per_net_s",
+            "throughput_steps_per_s")
+    assert len(again) == len(whole)
+    for a, b in zip(again, whole, strict=True):
+        assert {k: v for k, v in a.items() if k not in drop} == \
+            {k: v for k, v in b.items() if k not in drop}
+        for n in ("W", "P", "V"):
+            assert np.array_equal(a["artifacts"]["params"][n], b["artifacts"]["params"][n])
+    other = M.UnitStore(tmp_path / "units", dataclasses.replace(cfg, lr=0.5))
+    with pytest.raises(ValueError, match="belongs to another run"):
+        other.load(*units[0])
+
+
+def test_checkpoint_units_cli(tmp_path):
+    """The flag's run writes its results and removes its units; a foreign unit file in
+    OUTDIR/units stops the run with one line (exit 2) and nothing written."""
+    args = ["--tasks", "gts_F4", "--train-steps", "40", "--restarts", "1", "--seeds", "0",
+            "--jobs", "1", "--quiet", "--checkpoint-units"]
+    r = run_script(SCRIPT, [*args, "--outdir", str(tmp_path / "a")], timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["results.json", "run.npz"]
+    assert json.loads((tmp_path / "a" / "results.json").read_text())["units_resumed"] == 0
+    bad = tmp_path / "b" / "units"
+    bad.mkdir(parents=True)
+    (bad / "gts_F4_seeds_0.pkl").write_bytes(b"not a pickle")
+    r = run_script(SCRIPT, [*args, "--outdir", str(tmp_path / "b")], timeout=120)
+    assert r.returncode == 2 and r.stderr.startswith("error: cannot read the saved unit")
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["units"]

@@ -944,7 +944,7 @@ PRESETS = {
                     select_spikes=10, snapshots=6),
 }
 # the committed runs of each preset: {preset: {subdir of the folder: extra argv}}
-RUNS = {"modern": {".": []}, "paper": {"paper": ["--preset", "paper"]},
+RUNS = {"modern": {".": []}, "paper": {"paper": ["--preset", "paper", "--checkpoint-units"]},
         "quick": {".": ["--preset", "quick"]}}
 
 # Restarts inside a chunk cut the gradient (keep mask); the stream-restarts cases draw them
@@ -1131,6 +1131,10 @@ def build_parser() -> argparse.ArgumentParser:
                         f"{HERE.name}/ at the repo root; the committed run is rewritten "
                         f"only with --outdir {HERE.name})")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--checkpoint-units", action="store_true",
+                   help="save each finished (settings, seeds) unit in OUTDIR/units/; the "
+                        "same command started again skips the saved units (removed once "
+                        "results.json is written)")
     p.add_argument("--tasks", default=None,
                    help="comma list of task settings, e.g. msd_F49_I01,gts_F10,pfg_tri_F25 "
                         "(default: the preset's)")
@@ -1241,24 +1245,93 @@ def _sigterm_as_interrupt(signum, frame) -> None:
     raise KeyboardInterrupt  # `kill PID` stops a run like Ctrl-C, workers included
 
 
-def run_units(cfg, units: list, jobs: int, quiet: bool) -> list:
-    """Every (task, seeds) unit, in a fork pool of `jobs` workers when jobs > 1."""
-    if jobs == 1 or len(units) == 1:
-        return [r for task, sd in units for r in _run_unit(cfg, task, sd, quiet)]
-    pool = multiprocessing.get_context("fork").Pool(min(jobs, len(units)),
-                                                    initializer=_ignore_sigint)
-    try:
-        pending = [pool.apply_async(_run_unit, (cfg, task, sd, quiet)) for task, sd in units]
-        records = []
-        for res in pending:
-            while not res.ready():
-                res.wait(0.2)
-            records += res.get()
-        pool.close()
-    finally:
-        pool.terminate()
-        pool.join()
-    return records
+class UnitStore:
+    """The finished (settings, seeds) units of a run, pickled in one folder
+    (`--checkpoint-units`): the same command started again loads them instead of training
+    them again. A unit's records do not depend on which other units ran or when (each
+    (seed, setting) block has its own nets and generators), so a resumed run's records
+    are those of an uninterrupted one, timing aside (a loaded unit keeps the wall and CPU
+    figures of the process that trained it)."""
+
+    def __init__(self, folder: Path, cfg):
+        self.folder, self.config = folder, dataclasses.asdict(cfg)
+
+    def path(self, tasks, seeds) -> Path:
+        return self.folder / f"{'+'.join(tasks)}_seeds_{'-'.join(map(str, seeds))}.pkl"
+
+    def load(self, tasks, seeds):
+        """The unit's records, None if it is not saved; ValueError if the file is another
+        run's or unreadable."""
+        import pickle
+
+        path = self.path(tasks, seeds)
+        if not path.is_file():
+            return None
+        try:
+            with open(path, "rb") as f:
+                unit = pickle.load(f)
+            same = (unit["config"], unit["tasks"], unit["seeds"]) == \
+                (self.config, list(tasks), list(seeds))
+        except (OSError, pickle.UnpicklingError, EOFError, KeyError, TypeError) as exc:
+            raise ValueError(f"cannot read the saved unit {path}: {exc}") from None
+        if not same:
+            raise ValueError(f"the saved unit {path} belongs to another run (its config, "
+                             "settings or seeds differ); remove it or use another --outdir")
+        return unit["records"]
+
+    def save(self, tasks, seeds, records) -> None:
+        import pickle
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.path(tasks, seeds)
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "wb") as f:
+            pickle.dump(dict(config=self.config, tasks=list(tasks), seeds=list(seeds),
+                             records=records), f, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+
+    def remove(self) -> None:
+        import shutil
+
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def run_units(cfg, units: list, jobs: int, quiet: bool, store: UnitStore | None = None
+              ) -> list:
+    """Every (task, seeds) unit, in a fork pool of `jobs` workers when jobs > 1, records in
+    unit order. With `store`, saved units are loaded, not trained, and each unit is saved
+    as soon as it finishes."""
+    done = {}
+    if store is not None:
+        for i, (task, sd) in enumerate(units):
+            recs = store.load(task, sd)
+            if recs is not None:
+                done[i] = recs
+    todo = [i for i in range(len(units)) if i not in done]
+
+    def finish(i, recs):
+        done[i] = recs
+        if store is not None:
+            store.save(*units[i], recs)
+
+    if jobs == 1 or len(todo) <= 1:
+        for i in todo:
+            finish(i, _run_unit(cfg, *units[i], quiet))
+    else:
+        pool = multiprocessing.get_context("fork").Pool(min(jobs, len(todo)),
+                                                        initializer=_ignore_sigint)
+        try:
+            pending = {i: pool.apply_async(_run_unit, (cfg, *units[i], quiet)) for i in todo}
+            while pending:
+                for i in [i for i, res in pending.items() if res.ready()]:
+                    finish(i, pending.pop(i).get())
+                if pending:
+                    next(iter(pending.values())).wait(0.2)
+            pool.close()
+        finally:
+            pool.terminate()
+            pool.join()
+    return [r for i in range(len(units)) for r in done[i]]
 
 
 def save_artifacts(path: Path, records: list) -> None:
@@ -1306,12 +1379,20 @@ def main(argv=None) -> int:
     commit, dirty = git_state()
     t0 = time.perf_counter()
     units = _work_units(cfg, seeds, args.jobs)
+    store = UnitStore(outdir / "units", cfg) if args.checkpoint_units else None
+    resumed = sum(store.path(*u).is_file() for u in units) if store else 0
     old_term = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
-        records = run_units(cfg, units, args.jobs, args.quiet)
+        records = run_units(cfg, units, args.jobs, args.quiet, store)
     except KeyboardInterrupt:
-        print("interrupted: nothing written", file=sys.stderr)
+        kept = len(list(store.folder.glob("*.pkl"))) if store and store.folder.is_dir() else 0
+        print("interrupted: no results written" + (
+            f"; {kept} finished units kept in {store.folder} (the same command resumes)"
+            if kept else ""), file=sys.stderr)
         return 130
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     finally:
         signal.signal(signal.SIGTERM, old_term)
     wall = time.perf_counter() - t0
@@ -1324,7 +1405,7 @@ def main(argv=None) -> int:
                  platform=platform.platform(),
                  blas_threads=os.environ.get("OPENBLAS_NUM_THREADS"),
                  git_commit=commit, git_dirty=dirty),
-        wallclock_s=wall,
+        wallclock_s=wall, units_resumed=resumed,  # units loaded from --checkpoint-units
         paper_reference=dict(
             criterion="max |error| < 0.49 at every scored step of a 1000-spike test stream "
                       "(spike tasks), < 0.3 over 1000 periods (PFG); no resets, no teacher "
@@ -1335,6 +1416,8 @@ def main(argv=None) -> int:
         summary={}, seeds=plain))
     save_artifacts(outdir / "run.npz", records)
     write_json(outdir / "results.json", results)
+    if store is not None:
+        store.remove()
     if not args.quiet:
         print(results_table(results))
         print(f"wall {wall:.0f} s")
