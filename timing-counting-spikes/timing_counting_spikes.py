@@ -1380,7 +1380,11 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     units = _work_units(cfg, seeds, args.jobs)
     store = UnitStore(outdir / "units", cfg) if args.checkpoint_units else None
-    resumed = sum(store.path(*u).is_file() for u in units) if store else 0
+    try:  # refuse another run's saved units before training anything
+        resumed = sum(store.load(*u) is not None for u in units) if store else 0
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     old_term = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
         records = run_units(cfg, units, args.jobs, args.quiet, store)
@@ -1390,9 +1394,6 @@ def main(argv=None) -> int:
             f"; {kept} finished units kept in {store.folder} (the same command resumes)"
             if kept else ""), file=sys.stderr)
         return 130
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     finally:
         signal.signal(signal.SIGTERM, old_term)
     wall = time.perf_counter() - t0
