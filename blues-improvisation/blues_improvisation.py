@@ -1454,18 +1454,53 @@ def _paper_cell(paper_runs, variant: str) -> str:
     return "not run"
 
 
+def _kind(variant: str) -> tuple:
+    """(experiment, model kind) of a row name: chords/lstm_paper_size -> (chords, lstm)."""
+    exp, model = variant.split("/")
+    return exp, "rnn" if model == "rnn" else "lstm"
+
+
+def paper_cells(summ: dict, paper_runs) -> dict:
+    """The paper-procedure cell of each row of the modern table. The paper's procedure
+    trains its own net sizes, so a paper row goes beside the modern row of its experiment
+    and model with the same weight count; a paper row without one goes beside the row of
+    its kind that got none, with its weight count; a row left over gets '–'."""
+    paper = next((r for r in (paper_runs or {}).values() if r.get("summary")), None)
+    if paper is None:
+        return {v: "not run" for v in summ}
+    ps = paper["summary"]
+    cells, used = {}, set()
+    for v, s in summ.items():
+        for p, d in ps.items():
+            if _kind(p) == _kind(v) and d["n_weights"] == s["n_weights"] and p not in used:
+                cells[v] = _paper_cell({"p": paper}, p)
+                used.add(p)
+                break
+    for v in summ:
+        if v in cells:
+            continue
+        left = [p for p in ps if _kind(p) == _kind(v) and p not in used]
+        if left:
+            used.add(left[0])
+            cells[v] = f"{_paper_cell({'p': paper}, left[0])}, {ps[left[0]]['n_weights']} weights"
+        else:
+            cells[v] = "–"
+    return cells
+
+
 def results_table(results: dict, paper_runs=None) -> str:
     summ = results["summary"]
     n = results["config"]["free_choruses"]
     rows = ["| row | weights | paper | ours, paper procedure | ours, modern: seeds solved | "
             "attempts solved | updates, all attempts (per solved one) | melody criterion |",
             "|---|---|---|---|---|---|---|---|"]
+    cells = paper_cells(summ, paper_runs)
     for v, s in summ.items():
         paper = "no drift, by ear" if "/lstm" in v else "–"
         per = (f"{s['updates_total']:,} ({s['updates_per_solved_run']:,.0f})"
                if s["updates_per_solved_run"] else f"{s['updates_total']:,} (–)")
         mel = _rate(s["melody_solved"], s["n_seeds"]) if "melody_solved" in s else "–"
-        rows.append(f"| {v} | {s['n_weights']} | {paper} | {_paper_cell(paper_runs, v)} | "
+        rows.append(f"| {v} | {s['n_weights']} | {paper} | {cells[v]} | "
                     f"**{_rate(s['solved'], s['n_seeds'])}** | "
                     f"{_rate(s['runs_solved'], s['n_runs'])} | {per} | {mel} |")
     rows += ["", "| row | correct choruses | first 10 | last 10 | bars right | held-out loss |",

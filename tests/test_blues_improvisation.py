@@ -597,6 +597,24 @@ def test_tables_and_overview_from_a_run(tmp_path):
     assert again["summary"] == res["summary"] and again["seeds"] == res["seeds"]
 
 
+def test_paper_cells_go_beside_the_row_of_the_same_net():
+    """The paper procedure's rows (its own net sizes) go beside the modern row of the same
+    experiment, model and weight count; one without such a row goes beside its kind's row
+    that got none, with its weight count; a modern row left over shows '–'."""
+    def row(w, k):
+        return dict(n_weights=w, solved=k, n_seeds=10, runs_solved=k, n_runs=10)
+    modern = {"chords/lstm": row(3996, 10), "chords/lstm_paper_size": row(528, 0),
+              "chords/rnn": row(4016, 2)}
+    paper = {"paper": {"summary": {"chords/lstm": row(528, 3), "chords/rnn": row(531, 1)}}}
+    assert m.paper_cells(modern, paper) == {
+        "chords/lstm": "–", "chords/lstm_paper_size": "3/10 (3/10 runs)",
+        "chords/rnn": "1/10 (1/10 runs), 531 weights"}
+    assert set(m.paper_cells(modern, None).values()) == {"not run"}
+    same = {"paper": {"summary": modern}}
+    assert m.paper_cells(modern, same) == {v: f"{d['solved']}/10 ({d['solved']}/10 runs)"
+                                           for v, d in modern.items()}
+
+
 # ---------------------------------------------------------------------------------------
 # Prose that quotes results: checked against the files it quotes
 # ---------------------------------------------------------------------------------------
