@@ -1538,6 +1538,36 @@ def results_table(results: dict, paper_runs=None) -> str:
     return "\n".join(rows)
 
 
+def paper_run_table(results: dict) -> str:
+    """A run of the paper's procedure on its own (paper/README.md): per row, seeds solved
+    with a 95% Wilson interval, runs solved, the updates of all runs, and how the free run
+    went."""
+    rows = ["| row | weights | seeds solved [95% CI] | runs solved | updates, all runs | "
+            "correct choruses | first 10 / last 10 | bars right | held-out loss | "
+            "melody criterion |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for v, s in results["summary"].items():
+        k, n = s["solved"], s["n_seeds"]
+        lo, hi = _wilson(k, n)
+        mel = _rate(s["melody_solved"], n) if "melody_solved" in s else "–"
+        rows.append(f"| {v} | {s['n_weights']} | {k}/{n} [{100 * lo:.0f}–{100 * hi:.0f}%] | "
+                    f"{_rate(s['runs_solved'], s['n_runs'])} | "
+                    f"{s['updates_total']:,} | {_fmt(s['correct_choruses'])} | "
+                    f"{_fmt(s['correct_first10'])} / {_fmt(s['correct_last10'])} | "
+                    f"{_fmt(s['bar_accuracy'], 3)} | {_fmt(s['heldout_loss'], 4)} | {mel} |")
+    rows.append("")
+    rows.append(f"Median [min–max] over seeds; solved = all {results['config']['free_choruses']}"
+                " free-run choruses right.")
+    return "\n".join(rows)
+
+
+def _wilson(k: int, n: int, z: float = 1.96) -> tuple:
+    """95% Wilson score interval of k/n, as fractions."""
+    p, den = k / n, 1 + z * z / n
+    mid = (p + z * z / (2 * n)) / den
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return float(max(0.0, mid - half)), float(min(1.0, mid + half))
+
+
 def headline(results: dict, paper_runs=None) -> str:
     s = results["summary"]
     n = results["config"]["free_choruses"]

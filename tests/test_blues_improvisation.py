@@ -613,6 +613,19 @@ def test_paper_cells_go_beside_the_row_of_the_same_net():
     same = {"paper": {"summary": modern}}
     assert m.paper_cells(modern, same) == {v: f"{d['solved']}/10 ({d['solved']}/10 runs)"
                                            for v, d in modern.items()}
+    # the paper run's own table: seeds solved with their 95% Wilson interval, runs solved
+    import json
+
+    res = json.loads((FOLDER / "results.json").read_text())
+    lines = m.paper_run_table(res).splitlines()
+    assert len(lines) == 2 + len(res["summary"]) + 2
+    for line, (v, d) in zip(lines[2:], res["summary"].items(), strict=False):
+        lo, hi = m._wilson(d["solved"], d["n_seeds"])
+        assert line.startswith(f"| {v} | {d['n_weights']} | {d['solved']}/{d['n_seeds']} "
+                               f"[{100 * lo:.0f}–{100 * hi:.0f}%] | "
+                               f"{d['runs_solved']}/{d['n_runs']} | {d['updates_total']:,} |")
+    assert [round(x, 3) for x in m._wilson(0, 10)] == [0.0, 0.278]
+    assert [round(x, 3) for x in m._wilson(3, 10)] == [0.108, 0.603]
 
 
 # ---------------------------------------------------------------------------------------
