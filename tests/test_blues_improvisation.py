@@ -755,41 +755,50 @@ def test_cli_checkpoints_are_removed_when_the_run_completes(tmp_path):
     assert (out / "results.json").is_file() and not (out / "checkpoints").exists()
 
 
-def test_readme_paper_cost_matches_the_partial_run():
-    import pickle
+def test_paper_run_and_its_readmes():
+    """The committed run of the paper's procedure: finished (no checkpoints left) from a
+    clean tree by the RUNS command; paper/README.md's table is paper_run_table of its
+    results.json and its prose, like the folder README's, quotes that run's numbers."""
+    import json
 
-    cks = sorted((FOLDER / "paper" / "checkpoints").glob("*.pkl"))
-    if not cks:
-        pytest.skip("no partial paper run committed")
-    ms = {}
-    for p in cks:
-        with open(p, "rb") as f:
-            ck = pickle.load(f)
-        assert ck["config"]["optimizer"] == "sgd" and ck["config"]["batch"] == 1
-        ms[p.stem] = 1000 * ck["spent"]["cpu_s"] / int(ck["loop"]["total"].sum())
-        cap = ck["config"]["updates"] * len(ck["seeds"])  # updates of a row, at most
-    text = " ".join((FOLDER / "README.md").read_text().split())
-    assert (f"It costs {ms['chords_lstm']:.2f} / {ms['melody_lstm']:.2f} ms CPU per net-update "
-            f"(chords / melody LSTM), {ms['chords_rnn']:.2f} / {ms['melody_rnn']:.2f} (RNN)") \
-        in text
-    total = sum(ms.values()) * cap / 1000
-    assert f"at most ~{round(total, -3):,.0f} CPU-seconds" in text
-
-
-def test_partial_paper_run_table_matches_its_checkpoints():
-    import pickle
-
-    cks = sorted((FOLDER / "paper" / "checkpoints").glob("*.pkl"))
-    if not cks:
-        pytest.skip("no partial paper run committed")
-    text = (FOLDER / "paper" / "README.md").read_text()
-    for p in cks:
-        with open(p, "rb") as f:
-            ck = pickle.load(f)
-        total = ck["loop"]["total"]
-        assert len(set(total.tolist())) == 1  # every net of a row at the same count
-        cpu = ck["spent"]["cpu_s"]
-        row = (f"| {int(total[0]):,} | {cpu:.1f} | "
-               f"{1000 * cpu / int(total.sum()):.2f} |")
-        assert row in text, (p.stem, row)
-        assert max(max(c["val_correct"] or [0]) for c in ck["loop"]["curves"]) == 0
+    sub = FOLDER / "paper"
+    res = m.finalize_results(json.loads((sub / "results.json").read_text()))
+    assert res["preset"] == "paper" and res["env"]["git_dirty"] is False
+    assert not (sub / "checkpoints").exists()
+    s = res["summary"]
+    assert list(s) == ["chords/lstm", "chords/rnn", "melody/lstm", "melody/rnn"]
+    assert all(d["n_seeds"] == 10 and d["n_runs"] == 10 for d in s.values())
+    text = (sub / "README.md").read_text()
+    assert f"<!-- paper run -->\n{m.paper_run_table(res)}\n<!-- /paper run -->" in text
+    solved = [r for r in res["seeds"] if r["metrics"]["solved"]]
+    val_right = [r for r in res["seeds"] if max(r["curves"]["val_correct"] or [0]) > 0]
+    assert [(r["variant"], r["seed"]) for r in val_right] == \
+        [(r["variant"], r["seed"]) for r in solved]
+    modern = json.loads((FOLDER / "results.json").read_text())["summary"]
+    small = modern["chords/lstm_paper_size"]
+    flat = " ".join(text.split())
+    mel = {v: s[v] for v in ("melody/lstm", "melody/rnn")}
+    want = [f"`chords/lstm` seed {solved[0]['seed']} played its 10-chorus validation run "
+            f"right after {solved[0]['updates']:,} updates",
+            f"The other {10 - s['chords/lstm']['solved']} reached the "
+            f"{res['config']['updates']:,}-update cap",
+            f"None of these {len(res['seeds']) - len(solved)} nets played a single validation "
+            "chorus right",
+            "notes per bar are " + " and ".join(
+                f"{d['notes_per_bar_first10']['median']:.2f} / "
+                f"{d['notes_per_bar_last10']['median']:.2f} ({v.split('/')[1].upper()})"
+                for v, d in mel.items()),
+            f"0/10 (0 of {small['n_runs']} attempts, {small['updates_total'] // 10:,} updates "
+            f"per seed)",
+            f"{sum(d['updates_total'] for d in s.values()):,} updates for the "
+            f"{len(res['seeds'])} nets", f"{res['cpu_time_s']:,.0f} CPU-seconds",
+            f"{res['wallclock_s']:,.0f} s of wall time"]
+    assert all(d["chord_following_first10"]["median"] == 0.0 and
+               d["chord_following_last10"]["median"] == 0.0 for d in mel.values())
+    assert len(solved) == 1 and solved[0]["variant"] == "chords/lstm"
+    for w in want:
+        assert w in flat, w
+    readme = " ".join((FOLDER / "README.md").read_text().split())
+    assert (f"the paper-sized chord net finds the form in {len(solved)} of 10 seeds "
+            f"(seed {solved[0]['seed']}, after {solved[0]['updates']:,} updates), no other "
+            "row") in readme
