@@ -175,7 +175,8 @@ class OnlineNets:
 
         The step's gradient (scaled by alpha_n per net if alpha (N,) is given) is stored in
         self.gW, self.gWk (same layout as W, Wk); with alpha every net n then moves by
-        -alpha_n dE(t)/dw, without it the weights stay.
+        -alpha_n dE(t)/dw, without it the weights stay. An alpha of all zeros skips the
+        gradient (it is zero): the weights stay and gW, gWk keep their last values.
         """
         N, nb, c, Z, Zk, ni = self.N, self.nb, self.c, self.Z, self.Zk, self.n_in
         Z[:, :ni] = self.eye[x]
@@ -207,6 +208,9 @@ class OnlineNets:
         P *= carry[:, None, :]  # [y^phi | y^phi | y^phi]
         P += np.multiply(Z[:, :, None], C[:, None, :], out=self.gH)  # (gH: scratch here)
         P[:, -1, 2 * c:] = 0.0  # cell inputs are unbiased
+        if alpha is not None and not alpha.any():  # no error term anywhere (CNTO between
+            self.s, self.yc, self.y = s, yc, y  # sequence ends): the step's gradient is
+            return wrong  # zero and the weights stay; gW, gWk are not refreshed
         # --- one-step gradient of E(t) = 1/2 sum_k err_k^2 (inverts the lines above),
         # each net's error terms scaled by its alpha
         a = np.ones(N) if alpha is None else alpha

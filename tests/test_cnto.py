@@ -278,6 +278,33 @@ def test_online_updates_only_at_sequence_ends():
     assert not np.array_equal(g.net.Wk, Wk0) and g.sequences[0] == 2
 
 
+def test_a_step_without_error_terms_skips_the_gradient_exactly():
+    """alpha all zero (between sequence ends) skips the step's gradient: state and partials
+    move bit for bit as when the gradient is computed (alpha None, weights kept), and the
+    weights stay; one nonzero alpha computes it and moves that net only."""
+    import copy
+
+    g = cnto.OnlineGroup(cnto.QUICK_ONLINE, [("forget", 0), ("no_forget", 1), ("reset", 2)])
+    rng = np.random.default_rng(4)
+    for _ in range(40):  # a non-trivial state and partials first
+        g.net.step(rng.integers(0, cnto.N_IN, 3), np.zeros((3, 8)), None)
+    x, target = rng.integers(0, cnto.N_IN, 3), np.eye(8)[rng.integers(0, 8, 3)]
+    skip, full = copy.deepcopy(g.net), copy.deepcopy(g.net)
+    wrong_skip = skip.step(x, target, np.zeros(3))
+    wrong_full = full.step(x, target, None)
+    assert np.array_equal(wrong_skip, wrong_full)
+    for k in ("s", "yc", "y", "P", "W", "Wk"):
+        assert getattr(skip, k).tobytes() == getattr(full, k).tobytes(), k
+    assert skip.W.tobytes() == g.net.W.tobytes() and skip.Wk.tobytes() == g.net.Wk.tobytes()
+    assert skip.gWk.tobytes() == g.net.gWk.tobytes()  # skipped: not refreshed ...
+    assert full.gWk.tobytes() != g.net.gWk.tobytes()  # ... computed: refreshed
+    one = copy.deepcopy(g.net)
+    one.step(x, target, np.array([0.0, 0.1, 0.0]))
+    moved = [not np.array_equal(one.Wk[n], g.net.Wk[n]) for n in range(3)]
+    assert moved == [False, True, False]
+    assert one.P.tobytes() == full.P.tobytes()
+
+
 def test_online_run_resumes_bit_identically(tmp_path):
     """A group saved between two blocks and resumed gives the records of an uninterrupted
     run (the paper preset's checkpoints)."""
