@@ -647,6 +647,7 @@ def test_checkpointed_units_resume_to_the_uninterrupted_records(tmp_path, monkey
             {k: v for k, v in b.items() if k not in drop}
         for n in ("W", "P", "V"):
             assert np.array_equal(a["artifacts"]["params"][n], b["artifacts"]["params"][n])
+    assert store.loaded_commits == {store.path(*units[0]).name: None}  # saved without one
     other = M.UnitStore(tmp_path / "units", dataclasses.replace(cfg, lr=0.5))
     with pytest.raises(ValueError, match="belongs to another run"):
         other.load(*units[0])
@@ -660,7 +661,23 @@ def test_checkpoint_units_cli(tmp_path):
     r = run_script(SCRIPT, [*args, "--outdir", str(tmp_path / "a")], timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["results.json", "run.npz"]
-    assert json.loads((tmp_path / "a" / "results.json").read_text())["units_resumed"] == 0
+    assert json.loads((tmp_path / "a" / "results.json").read_text())["units_resumed"] == {}
+    # a saved unit is loaded, not trained: results from it, with the commit that saved it
+    parser = M.build_parser()
+    cfg, seeds, _ = M.config_from_args(parser.parse_args(
+        [*args, "--outdir", str(tmp_path / "c")]), parser)
+    units = M._work_units(cfg, seeds, 1)
+    saved = M.UnitStore(tmp_path / "c" / "units", cfg, "abc123")
+    saved.save(*units[0], M.run_units(cfg, units, 1, True))
+    r = run_script(SCRIPT, [*args, "--outdir", str(tmp_path / "c")], timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = json.loads((tmp_path / "c" / "results.json").read_text())
+    assert res["units_resumed"] == {saved.path(*units[0]).name: "abc123"}
+    a = json.loads((tmp_path / "a" / "results.json").read_text())
+    for ra, rc in zip(a["seeds"], res["seeds"], strict=True):
+        assert ra["test_max_abs_error"] == rc["test_max_abs_error"]
+        assert ra["curve_loss"] == rc["curve_loss"]
+    assert not (tmp_path / "c" / "units").exists()
     bad = tmp_path / "b" / "units"
     bad.mkdir(parents=True)
     (bad / "gts_F4_seeds_0.pkl").write_bytes(b"not a pickle")

@@ -1253,8 +1253,9 @@ class UnitStore:
     are those of an uninterrupted one, timing aside (a loaded unit keeps the wall and CPU
     figures of the process that trained it)."""
 
-    def __init__(self, folder: Path, cfg):
-        self.folder, self.config = folder, dataclasses.asdict(cfg)
+    def __init__(self, folder: Path, cfg, commit: str | None = None):
+        self.folder, self.config, self.commit = folder, dataclasses.asdict(cfg), commit
+        self.loaded_commits: dict = {}  # unit file name -> commit of the run that saved it
 
     def path(self, tasks, seeds) -> Path:
         return self.folder / f"{'+'.join(tasks)}_seeds_{'-'.join(map(str, seeds))}.pkl"
@@ -1277,6 +1278,7 @@ class UnitStore:
         if not same:
             raise ValueError(f"the saved unit {path} belongs to another run (its config, "
                              "settings or seeds differ); remove it or use another --outdir")
+        self.loaded_commits[path.name] = unit.get("git_commit")
         return unit["records"]
 
     def save(self, tasks, seeds, records) -> None:
@@ -1287,7 +1289,8 @@ class UnitStore:
         tmp = path.with_name(path.name + ".tmp")
         with open(tmp, "wb") as f:
             pickle.dump(dict(config=self.config, tasks=list(tasks), seeds=list(seeds),
-                             records=records), f, protocol=pickle.HIGHEST_PROTOCOL)
+                             git_commit=self.commit, records=records), f,
+                        protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, path)
 
     def remove(self) -> None:
@@ -1379,12 +1382,15 @@ def main(argv=None) -> int:
     commit, dirty = git_state()
     t0 = time.perf_counter()
     units = _work_units(cfg, seeds, args.jobs)
-    store = UnitStore(outdir / "units", cfg) if args.checkpoint_units else None
-    try:  # refuse another run's saved units before training anything
-        resumed = sum(store.load(*u) is not None for u in units) if store else 0
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    store = UnitStore(outdir / "units", cfg, commit) if args.checkpoint_units else None
+    if store is not None:  # refuse another run's saved units before training anything
+        try:
+            for u in units:
+                store.load(*u)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    resumed = dict(store.loaded_commits) if store is not None else {}
     old_term = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
         records = run_units(cfg, units, args.jobs, args.quiet, store)
@@ -1406,7 +1412,8 @@ def main(argv=None) -> int:
                  platform=platform.platform(),
                  blas_threads=os.environ.get("OPENBLAS_NUM_THREADS"),
                  git_commit=commit, git_dirty=dirty),
-        wallclock_s=wall, units_resumed=resumed,  # units loaded from --checkpoint-units
+        wallclock_s=wall,  # units loaded from --checkpoint-units: {file: commit that made it}
+        units_resumed=resumed,
         paper_reference=dict(
             criterion="max |error| < 0.49 at every scored step of a 1000-spike test stream "
                       "(spike tasks), < 0.3 over 1000 periods (PFG); no resets, no teacher "
