@@ -22,23 +22,8 @@ def discover_folders() -> list[Path]:
                   and (d / f"{module_name(d)}.py").is_file())
 
 
-def load_module(folder: Path):
-    """Import <folder>/<slug_>.py once, registered under its module name."""
-    name = module_name(folder)
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, folder / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def load_script_module(path: Path):
-    """Import a folder's second script (e.g. continual-embedded-reber/cnto.py) once,
-    registered under its file stem, after the folder's main module it imports."""
-    load_module(path.parent)
-    name = path.stem
+def _import(name: str, path: Path):
+    """Import the script at path once, registered in sys.modules as name."""
     if name in sys.modules:
         return sys.modules[name]
     spec = importlib.util.spec_from_file_location(name, path)
@@ -46,6 +31,19 @@ def load_script_module(path: Path):
     sys.modules[name] = mod
     spec.loader.exec_module(mod)
     return mod
+
+
+def load_module(folder: Path):
+    """Import <folder>/<slug_>.py once, registered under its module name."""
+    name = module_name(folder)
+    return _import(name, folder / f"{name}.py")
+
+
+def load_script_module(path: Path):
+    """Import a folder's second script (e.g. continual-embedded-reber/cnto.py) once,
+    registered under its file stem, after the folder's main module it imports."""
+    load_module(path.parent)
+    return _import(path.stem, path)
 
 
 def experiment_path(experiment: str) -> Path:
