@@ -893,6 +893,17 @@ def capped_nets(results: dict, variant: str) -> list:
             if r["variant"] == variant and not r["solved"] and r["training_sequences"] >= cap]
 
 
+def hidden_weight_shift(results: dict, arrays, variant: str, seed: int) -> float:
+    """How far training moved a net's hidden layer (gates and cell inputs): the largest
+    |w - w_init| over those weights, w from run.npz, w_init redrawn from the net's seed."""
+    c = results["config"]
+    net = OnlineConfig(n_blocks=c["n_blocks"], cells_per_block=c["cells_per_block"],
+                       init_range=c["init_range"])
+    p0 = init_params(net, data_rng(seed, "init", VARIANTS.index(variant)), variant)
+    return float(max(np.abs(arrays[f"{variant}/seed{seed}/{k}"] - w).max()
+                     for k, w in p0.items() if k not in ("W_k", "b_k")))
+
+
 def paper_results_table(results: dict) -> str:
     """The paper-scheme run per variant: perfect nets with their 95% Wilson interval and
     mean training streams, confirmed, sequences to perfect, the mean training-stream
@@ -914,6 +925,24 @@ def paper_results_table(results: dict) -> str:
         cap = f"{len(capped)} of {n}" if capped else "none"
         rows.append(f"| `{v}` | {perfect} | {d['runs_confirmed']}/{k} | "
                     f"{cer._mmm(d['sequences_to_solve'])} | {length} | {cap} |")
+    return "\n".join(rows)
+
+
+# The paper's finding per row as our sources give it (its Table 3 numbers are not in them)
+PAPER_FINDING = {"forget": "learns it", "no_forget": "fails", "reset": "–"}
+
+
+def comparison_table(paper: dict, modern: dict) -> str:
+    """Per variant: the paper's finding, ours under its scheme, ours under the modern one
+    (perfect nets per run, confirmed)."""
+    def cell(d):
+        return f"{d['runs_solved']}/{d['n_runs']} ({d['runs_confirmed']} confirmed)" if d \
+            else "not run"
+    rows = ["| variant | paper | ours, paper's scheme | ours, modern scheme |",
+            "|---|---|---|---|"]
+    for v in VARIANTS:
+        rows.append(f"| `{v}` | {PAPER_FINDING[v]} | {cell(paper['summary'].get(v))} | "
+                    f"{cell(modern['summary'].get(v))} |")
     return "\n".join(rows)
 
 

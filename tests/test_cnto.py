@@ -405,6 +405,63 @@ def test_committed_run_and_its_readme():
                                   + " perfect (per net = per run)")
 
 
+def test_paper_run_and_its_readme():
+    """The committed paper-scheme run: finished (no checkpoints, no PARTIAL.md), seeds 0-9
+    of every variant from a clean tree, the preset's config; its README's table is
+    paper_results_table of its results.json and the prose quotes that run's numbers."""
+    sub = FOLDER / "cnto" / "paper"
+    res = cnto.finalize_results(json.loads((sub / "results.json").read_text()))
+    assert res["preset"] == "paper" and res["env"]["git_dirty"] is False
+    assert res["config"] == json.loads(json.dumps(dataclasses.asdict(cnto.PRESETS["paper"])))
+    assert not list(sub.glob("cnto_checkpoint_*.pkl")) and not (sub / "PARTIAL.md").exists()
+    assert {(r["variant"], r["seed"]) for r in res["seeds"]} == {
+        (v, s) for v in cnto.VARIANTS for s in range(10)}
+    text = (sub / "README.md").read_text()
+    assert (f"<!-- cnto paper table -->\n{cnto.paper_results_table(res)}\n"
+            "<!-- /cnto paper table -->") in text
+    assert " ".join(res["command"][1:]) in text
+    s, recs = res["summary"], res["seeds"]
+    total = sum(d["sequences_total"] for d in s.values())
+    cpu = sum(sum(d["cpu_time_s"]["values"]) for d in s.values())
+    arrays = np.load(sub / "run.npz")
+    shift = {v: [cnto.hidden_weight_shift(res, arrays, v, k) for k in range(10)]
+             for v in cnto.VARIANTS}
+    nf = s["no_forget"]["confirm_correct_fraction"]
+    forget = [r for r in recs if r["variant"] == "forget"]
+    # "every one of its 1,000,000 training sequences wrong": one stream per sequence (+ the
+    # open last one), and no confirmation sequence right
+    assert all(r["training_streams"] == r["training_sequences"] + 1 == 1_000_001
+               for r in forget)
+    assert s["forget"]["confirm_correct_fraction"]["max"] == 0.0
+    throughput = sorted({r["throughput_net_symbols_per_cpu_s"] for r in recs}, reverse=True)
+    flat = " ".join(text.split())
+    for want in (
+            f"{total / 1e6:.1f}M training sequences for the {len(recs)} nets",
+            f"{cpu:,.0f} CPU-seconds",
+            f"at most {max(shift['forget']):.3f} per net",
+            f"{min(shift['no_forget']):.1f}–{max(shift['no_forget']):.1f} for the `no_forget`",
+            f"{min(shift['reset']):.1f}–{max(shift['reset']):.1f} for the `reset`",
+            f"{100 * nf['median']:.1f}% of the sequences right (median; "
+            f"{100 * nf['min']:.1f}–{100 * nf['max']:.1f}%)",
+            f"{s['reset']['runs_solved']}/10** ({s['reset']['runs_confirmed']} of them",
+            f"after {cnto.cer._fmt(s['reset']['sequences_to_solve']['median'])} training",
+            f"The other {len(cnto.capped_nets(res, 'reset'))} reached the 1M cap",
+            " and ".join(f"{x:,.0f}" for x in throughput) + " net-symbols per CPU-second"):
+        assert want in flat, want
+    modern_res = json.loads((FOLDER / "cnto" / "results.json").read_text())
+    modern = modern_res["summary"]
+    assert ("which gives " + ", ".join(f"`{v}` {d['runs_solved']}/{d['n_runs']}"
+                                       for v, d in modern.items())) in flat
+    # the CNTO README's side-by-side table and its sentence on the forget row
+    folder_text = (FOLDER / "cnto" / "README.md").read_text()
+    assert (f"<!-- cnto comparison -->\n{cnto.comparison_table(res, modern_res)}\n"
+            "<!-- /cnto comparison -->") in folder_text
+    assert (f"our forget nets do not learn it ({s['forget']['runs_solved']}/10)" in
+            " ".join(folder_text.split()))
+    assert f"Under the modern scheme they do ({modern['forget']['runs_solved']}/10)" in \
+        folder_text
+
+
 def test_visualize_cnto(tmp_path):
     """The figure script draws the committed run into another folder and refuses a folder
     without a CNTO run in one line (exit 2, nothing written)."""
