@@ -1140,7 +1140,10 @@ def paper_table(paper_results: dict) -> str:
 
 
 def headline(results: dict, paper_runs=None) -> str:
-    """The catalog cell: the paper's % perfect, ours under the paper's scheme, ours modern."""
+    """The catalog cell: the paper's % perfect, ours under the paper's scheme, ours modern;
+    beside committed runs (paper_runs given) also the committed Table 3 runs of cnto.py. A
+    fresh run rendered alone (paper_runs None) gets no Table 3 part: cnto.py's runs have
+    their own cells."""
     s = results["summary"]
     pr = _paper_run(paper_runs)
     if pr is None:
@@ -1155,8 +1158,8 @@ def headline(results: dict, paper_runs=None) -> str:
         f"{v} {s[v]['solved']}/{s[v]['n_seeds']} per seed, {s[v]['runs_solved']}/"
         f"{s[v]['n_runs']} per run (paper {PAPER_TABLE2[v]['perfect_pct']}%)"
         for v in VARIANTS if v in s)
-    return (f"perfect on 10 x 100k symbols: {paper_part}; modern: {modern}"
-            f"{cnto_headline(HERE / 'cnto')}")
+    table3 = "" if paper_runs is None else cnto_headline(HERE / "cnto")
+    return f"perfect on 10 x 100k symbols: {paper_part}; modern: {modern}{table3}"
 
 
 def cnto_headline(cnto_dir: Path) -> str:

@@ -513,3 +513,22 @@ def test_unused_seeds_rerun_and_its_readme():
             f"confirmed), `no_forget` {s['no_forget']['runs_solved']}/10 and `reset` "
             f"{s['reset']['runs_solved']}/10 ({s['reset']['runs_confirmed']} confirmed)"
             ) in cnto_readme
+
+
+def test_folder_headline_adds_the_committed_table3_runs_only_beside_committed_runs():
+    """The folder's catalog cell (committed runs) ends with the committed CNTO runs, paper's
+    scheme first; a fresh run rendered alone (run_all's summary) gets no Table 3 part."""
+    res = json.loads((FOLDER / "results.json").read_text())
+    paper = json.loads((FOLDER / "paper" / "results.json").read_text())
+    parts = []
+    for sub, label in (("cnto/paper", "paper's scheme"), ("cnto", "modern")):
+        s = json.loads((FOLDER / sub / "results.json").read_text())["summary"]
+        parts.append(f"{label}: " + ", ".join(f"{v} {d['runs_solved']}/{d['n_runs']}"
+                                              for v, d in s.items()))
+    table3 = "; Table 3 (noisy temporal order, paper: only forget gates solve it), " + \
+        "; ".join(parts)
+    alone = cer.headline(res, None)
+    assert "Table 3" not in alone and alone.startswith("perfect on 10 x 100k symbols: ")
+    assert cer.headline(res, {}) == alone + table3
+    beside = cer.headline(res, {"paper": paper})
+    assert beside.endswith(table3) and "paper's scheme (per net = per run): " in beside
