@@ -685,3 +685,28 @@ def test_checkpoint_units_cli(tmp_path):
     assert r.returncode == 2 and r.stderr.startswith("error: cannot read the saved unit")
     assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["units"]
+
+
+def test_committed_partial_paper_run_resumes():
+    """A paper-procedure run committed unfinished (`paper/units/` and PARTIAL.md, no
+    results): every saved unit is one of the documented command's units and loads under
+    the paper preset's config, so the same command resumes it; PARTIAL.md lists them."""
+    sub = FOLDER / "paper"
+    if not (sub / "units").is_dir():
+        pytest.skip("no unfinished paper-procedure run is committed")
+    assert not (sub / "results.json").exists()
+    cfg = M.PRESETS["paper"]
+    units = M._work_units(cfg, list(range(10)), 2)
+    store = M.UnitStore(sub / "units", cfg)
+    names = {store.path(*u).name: u for u in units}
+    saved = sorted(p.name for p in (sub / "units").iterdir())
+    assert saved and set(saved) <= set(names)
+    text = (sub / "PARTIAL.md").read_text()
+    assert "not a result" in text
+    for name in saved:
+        recs = store.load(*names[name])
+        assert len(recs) == len(names[name][1]) * sum(
+            len(M.task_variants(cfg, M.parse_task(t))) for t in names[name][0])
+        assert f"`{name}`" in text
+    for name in set(names) - set(saved):
+        assert f"`{name}`" not in text
